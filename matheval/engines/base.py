@@ -1,0 +1,112 @@
+"""The engine interface every backend implements (DESIGN.md, "The engine interface").
+
+Agents and the runner only see `Engine.generate(messages, sampling) -> Completion`. Static-batching
+backends implement `generate_batch` and sit behind `engines.batcher.Batcher`, which gathers the
+concurrent `generate` calls of many workflows into batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Messages = list[dict]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Generation parameters; map 1:1 onto vLLM SamplingParams and OpenAI request fields.
+
+    temperature 0 means greedy. `seed` makes a sampled request reproducible on its own, whatever
+    else shares its batch. `n > 1` asks for n samples of one prompt (one request, shared prompt).
+    """
+
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass
+class Completion:
+    """The n texts generated for one request, with what they cost."""
+
+    texts: list[str]
+    prompt_tokens: int
+    completion_tokens: list[int]
+    finish_reasons: list[str]  # "stop" (EOS or a stop string) or "length"
+
+    @property
+    def text(self) -> str:
+        return self.texts[0]
+
+    @property
+    def total_completion_tokens(self) -> int:
+        return sum(self.completion_tokens)
+
+
+@dataclass
+class Request:
+    """One pending generation: chat messages plus sampling. A last message with role "assistant"
+    is continued rather than answered (prefill), which step-wise agents rely on."""
+
+    messages: Messages
+    sampling: Sampling
+
+
+@dataclass
+class EngineStats:
+    """What the engine did over a run: how well the concurrent workflows filled its batches."""
+
+    calls: int = 0  # batches (or server requests) executed
+    requests: int = 0  # requests served
+    sequences: int = 0  # sequences generated (a request with n=4 counts 4)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    busy_seconds: float = 0.0
+    max_batch: int = 0
+
+    @property
+    def mean_batch(self) -> float:
+        return self.sequences / self.calls if self.calls else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "engine_calls": self.calls,
+            "requests": self.requests,
+            "sequences": self.sequences,
+            "mean_batch": round(self.mean_batch, 2),
+            "max_batch": self.max_batch,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "busy_seconds": round(self.busy_seconds, 3),
+        }
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Anything that turns chat messages into completions, asynchronously."""
+
+    name: str
+    stats: EngineStats
+
+    async def generate(self, messages: Messages, sampling: Sampling) -> Completion: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class EngineOptions:
+    """Backend construction options gathered from the CLI; each backend reads what it needs."""
+
+    batch_size: int | str = 1  # an int, or "auto"
+    device: str | None = None  # None: cuda if available, else cpu
+    dtype: str | None = None  # None: bf16 on GPU, fp32 on CPU
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # backend-specific (base_url, tensor_parallel_size, ...)
