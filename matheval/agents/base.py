@@ -1,0 +1,117 @@
+"""What every agent shares: the LLM handle it awaits, the trace it leaves, the Attempt it returns.
+
+An agent is `async def solve(problem, llm, params) -> Attempt`, written as plain sequential code.
+Many run concurrently; the engine behind `llm` batches whatever they await at the same moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Awaitable, Callable
+
+from ..data.problem import Problem
+from ..engines.base import Completion, Engine, Messages, Sampling
+
+
+@dataclass
+class Call:
+    """One engine call as the trace records it: why it was made, what went in, what came out."""
+
+    role: str  # e.g. "answer", "critique", "refine", "judge", "debate", "code"
+    messages: Messages
+    texts: list[str]
+    prompt_tokens: int
+    completion_tokens: list[int]
+    finish_reasons: list[str]
+    seconds: float
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + sum(self.completion_tokens)
+
+
+@dataclass
+class Attempt:
+    """An agent's result for one problem.
+
+    `answer` is the final answer (already extracted); `response` the text shown as the model's final
+    response; `samples` the candidate answers an agent considered (majority vote's N samples,
+    debaters' answers), graded separately for pass@N.
+    """
+
+    answer: str | None
+    response: str
+    samples: list[str | None] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class AgentParams:
+    """Settings shared by all agents; each agent reads the ones it needs."""
+
+    mode: str = "standard"  # prompt mode of the first answer
+    examples: list[Problem] = field(default_factory=list)  # few-shot examples for mode "fewshot"
+    num_runs: int = 1  # the agent's width: samples, debaters, beams...
+    max_tokens: int = 1024
+    temperature: float = 0.0  # for single-answer calls; sampling agents set their own
+    top_p: float = 1.0
+    max_iters: int = 3
+    rounds: int = 2
+    beam_width: int = 2
+    expansions: int = 3
+    max_depth: int = 8
+    max_calls: int = 4
+    verifier: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def identity(self) -> dict:
+        """The settings that change answers (resume refuses to mix runs that differ in these)."""
+        values = asdict(self)
+        values["examples"] = [example.id for example in self.examples]
+        return values
+
+
+def derive_seed(*parts) -> int:
+    """A stable 31-bit seed from any parts (same on every machine and Python version)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class LLM:
+    """The engine as one workflow sees it: it records every call, and gives each call its own
+    seed derived from (run seed, problem, attempt, call number), so a seeded run yields the same
+    answers whatever the concurrency or batch composition."""
+
+    def __init__(self, engine: Engine, seed: int, problem_id: str, run: int, params: AgentParams):
+        self.engine = engine
+        self.seed = seed
+        self.key = f"{problem_id}:{run}"
+        self.params = params
+        self.calls: list[Call] = []
+
+    def sampling(self, **overrides) -> Sampling:
+        base = Sampling(max_tokens=self.params.max_tokens, temperature=self.params.temperature,
+                        top_p=self.params.top_p)
+        return replace(base, **overrides)
+
+    async def generate(self, messages: Messages, *, role: str = "answer", **sampling) -> Completion:
+        """Generate with the agent's defaults, overridden per call (n, temperature, stop, ...)."""
+        chosen = self.sampling(**sampling)
+        chosen = replace(chosen, seed=derive_seed(self.seed, self.key, len(self.calls)))
+        self.calls.append(None)  # reserve the call number before awaiting (ordering stays stable)
+        index = len(self.calls) - 1
+        started = time.perf_counter()
+        completion = await self.engine.generate(messages, chosen)
+        self.calls[index] = Call(role, messages, completion.texts, completion.prompt_tokens,
+                                 completion.completion_tokens, completion.finish_reasons,
+                                 time.perf_counter() - started)
+        return completion
+
+    @property
+    def finished_calls(self) -> list[Call]:
+        return [call for call in self.calls if call is not None]
+
+
+Agent = Callable[[Problem, LLM, AgentParams], Awaitable[Attempt]]

@@ -1,0 +1,162 @@
+"""`matheval` command line: flags in, one call into the library, one line out.
+
+`python -m evaluation.eval ...` and `matheval eval ...` share one parser, so the seed's commands and
+ours accept exactly the same flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import UserError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad flags get one line that names the problem and the fix, and exit code 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def parse_bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("true", "1", "yes", "y", "on"):
+        return True
+    if lowered in ("false", "0", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_batch_size(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_eval_flags(parser: argparse.ArgumentParser) -> None:
+    from .engines import BACKENDS
+    from .models import DEFAULT_MODEL
+    from .prompts import MODES
+
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="short name (see `matheval models`), hub id org/name, or local checkpoint folder")
+    parser.add_argument("--round", default="run", help="name of this evaluation round (first part of the results folder)")
+    parser.add_argument("--dataset", default="synthetic", help="benchmark name (see `matheval datasets`)")
+    parser.add_argument("--count", type=positive_int, default=None, help="evaluate the first N problems (default: all)")
+    parser.add_argument("--mode", default="standard", help=f"prompt mode: {', '.join(MODES)}")
+    parser.add_argument("--detailed", type=parse_bool, default=False,
+                        help="true: stream each response to the terminal (one problem at a time)")
+    parser.add_argument("--batch_size", type=parse_batch_size, default=1, help="sequences per batch, or 'auto'")
+    parser.add_argument("--inference_backend", default="transformers", help=f"one of {', '.join(BACKENDS)}")
+    parser.add_argument("--data_dir", default=None,
+                        help="folder of local benchmark files (default: $MATHEVAL_DATA_DIR, else the hub)")
+    parser.add_argument("--results_dir", default="results", help="where result folders go")
+    parser.add_argument("--max_new_tokens", type=positive_int, default=1024, help="token budget per response")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy")
+    parser.add_argument("--top_p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every sampled call (reproducible runs)")
+    parser.add_argument("--fewshot_k", type=positive_int, default=4, help="worked examples in --mode fewshot")
+    parser.add_argument("--concurrency", type=positive_int, default=None,
+                        help="problems in flight at once (default: enough to fill batches)")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    parser.add_argument("--dtype", default=None, help="bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def eval_config(args: argparse.Namespace, agent: str = "standard"):
+    from .evaluate import EvalConfig
+
+    config = EvalConfig(
+        model=args.model, round=args.round, dataset=args.dataset, count=args.count, mode=args.mode, agent=agent,
+        backend=args.inference_backend, batch_size=args.batch_size, data_dir=args.data_dir,
+        results_dir=args.results_dir, seed=args.seed, detailed=args.detailed, concurrency=args.concurrency,
+        fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
+    )
+    config.params.max_tokens = args.max_new_tokens
+    config.params.temperature = args.temperature
+    config.params.top_p = args.top_p
+    return config
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import describe, run_eval
+
+    outcome = run_eval(eval_config(args))
+    print(describe(outcome))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import MODELS
+
+    for name, hub_id in MODELS.items():
+        print(f"{name:32s} {hub_id}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+
+    for name, spec in DATASETS.items():
+        print(f"{name:16s} {getattr(spec, 'description', '')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="matheval", description="Evaluate math-reasoning models and inference-time agents.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    evaluate = commands.add_parser("eval", help="evaluate a model on a benchmark (the seed's evaluation.eval)")
+    add_eval_flags(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
+    commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
+    commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)
+    return parser
+
+
+def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
+    """Parse and dispatch; user errors become one line on stderr and exit code 2."""
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return run(argv, build_parser())
+
+
+def eval_main(argv: list[str] | None = None) -> int:
+    """`python -m evaluation.eval`: the seed's flags with no subcommand."""
+    parser = OneLineParser(prog="python -m evaluation.eval", description="Evaluate a model on a math benchmark.")
+    add_eval_flags(parser)
+    parser.set_defaults(func=cmd_eval)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return run(argv, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""One evaluation, from settings to result files: the function behind `matheval eval` and `agent`.
+
+Kept out of the CLI so tests and scripts call exactly what users run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import models
+from .agents.base import Agent, AgentParams
+from .data import load_examples, load_problems
+from .engines import EngineOptions, create_engine
+from .errors import UserError
+from .metrics import Summary, summarize
+from .prompts import DEFAULT_FEWSHOT_K, MODES
+from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
+                      write_answers, write_metrics_txt)
+from .runner import RunSpec, ordered_records, run_workflows
+
+
+@dataclass
+class EvalConfig:
+    model: str = models.DEFAULT_MODEL
+    round: str = "run"
+    dataset: str = "synthetic"
+    count: int | None = None
+    mode: str = "standard"  # prompt mode of the (first) answer
+    agent: str = "standard"  # "standard" is the plain evaluation
+    backend: str = "transformers"
+    batch_size: int | str = 1
+    data_dir: str | None = None
+    results_dir: str = "results"
+    seed: int = 0
+    detailed: bool = False
+    concurrency: int | None = None
+    runs: int = 1
+    fewshot_k: int = DEFAULT_FEWSHOT_K
+    device: str | None = None
+    dtype: str | None = None
+    params: AgentParams = field(default_factory=AgentParams)
+    engine_extra: dict = field(default_factory=dict)
+    progress: bool = True
+
+    @property
+    def label(self) -> str:
+        """What the result files call this configuration: the prompt mode, or the agent's name."""
+        return self.mode if self.agent == "standard" else self.agent
+
+
+@dataclass
+class Outcome:
+    paths: RunPaths
+    summary: Summary
+    row: dict
+    new_problems: int
+
+
+def resolve_agent(name: str) -> Agent:
+    from .agents import AGENTS
+
+    if name not in AGENTS:
+        raise UserError(f"unknown agent {name!r}: use one of {', '.join(AGENTS)}")
+    return AGENTS[name]
+
+
+def run_eval(config: EvalConfig) -> Outcome:
+    """Load, generate, grade, journal, and write the seed's files. Safe to rerun: it resumes."""
+    if config.mode not in MODES:
+        raise UserError(f"unknown --mode {config.mode!r}: use one of {', '.join(MODES)}")
+    agent = resolve_agent(config.agent)
+    model = models.resolve(config.model)
+    problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count)
+    if not problems:
+        raise UserError(f"dataset {config.dataset} has no problems to evaluate")
+    params = config.params
+    params.mode = config.mode
+    if config.mode == "fewshot" and not params.examples:
+        params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
+
+    paths = run_paths(config.results_dir, config.round, model.display, config.dataset, len(problems), config.label)
+    ensure_writable(paths.folder)
+    identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
+                "seed": config.seed, "runs": config.runs, "params": params.identity()}
+    journal = Journal(paths.journal, identity)
+    log = RunLog(paths.log)
+    resumed = len(journal.records)
+    total = len(problems) * config.runs
+    spec = RunSpec(problems, agent, params, seed=config.seed, runs=config.runs,
+                   concurrency=config.concurrency or default_concurrency(config),
+                   keep_trace=config.agent != "standard")
+    log.write(f"start model={model.display} dataset={config.dataset} count={len(problems)} mode={config.label} "
+              f"backend={config.backend} batch_size={config.batch_size} seed={config.seed} resumed={resumed}/{total}")
+    if resumed:
+        print(f"matheval: resuming {paths.folder}: {resumed}/{total} problems already done", file=sys.stderr)
+
+    started = time.perf_counter()
+    new_tokens = 0
+    engine = None
+    try:
+        if resumed < total:
+            engine = create_engine(config.backend, model, EngineOptions(
+                batch_size=config.batch_size, device=config.device, dtype=config.dtype, seed=config.seed,
+                extra=dict(config.engine_extra)))
+            if config.detailed:
+                enable_streaming(engine)
+            started = time.perf_counter()
+            bar = tqdm(total=total, initial=resumed, desc=f"{config.dataset}/{config.label}", unit="problem",
+                       disable=not config.progress or config.detailed, dynamic_ncols=True)
+            tally = {"correct": sum(1 for r in journal.records.values() if r["correct"]), "done": resumed}
+
+            def on_record(record: dict) -> None:
+                nonlocal new_tokens
+                new_tokens += record["completion_tokens"]
+                tally["done"] += 1
+                tally["correct"] += int(record["correct"])
+                log.write(f"{record['id']} run={record['run']} correct={record['correct']} "
+                          f"extracted={record['extracted']!r} gold={record['gold']!r} "
+                          f"tokens={record['tokens']} seconds={record['seconds']}")
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(acc=f"{tally['correct'] / tally['done']:.1%}", tok_s=f"{new_tokens / elapsed:.1f}")
+                bar.update(1)
+                if config.detailed:
+                    mark = "correct" if record["correct"] else "wrong"
+                    print(f"\n[{tally['done']}/{total}] {mark}: extracted {record['extracted']!r}, gold {record['gold']!r}\n")
+
+            try:
+                asyncio.run(run_workflows(spec, engine, journal, on_record,
+                                          on_start=print_problem if config.detailed else None))
+            except KeyboardInterrupt:
+                log.write(f"interrupted after {len(journal.records)}/{total} problems")
+                raise UserError(f"interrupted: {len(journal.records)}/{total} problems are saved in {paths.folder}; "
+                                "rerun the same command to continue") from None
+            finally:
+                bar.close()
+        wall = time.perf_counter() - started
+        records = ordered_records(spec, journal)
+        summary = summarize(records)
+        row = metrics_row(summary, model=model.display, dataset=config.dataset, mode=config.label,
+                          backend=config.backend, batch_size=config.batch_size, round_name=config.round,
+                          seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
+                          engine=engine.stats.as_dict() if engine else {}, num_runs=params.num_runs)
+        write_answers(paths, records)
+        if resumed < total:
+            append_metrics_row(paths, row)
+        write_metrics_txt(paths, row, summary)
+        log.write(f"done accuracy={summary.accuracy:.4f} correct={summary.correct}/{summary.count} wall={wall:.1f}s")
+        return Outcome(paths, summary, row, total - resumed)
+    finally:
+        journal.close()
+        log.close()
+        if engine is not None:
+            engine.close()
+
+
+def default_concurrency(config: EvalConfig) -> int:
+    """Enough concurrent workflows to fill batches; one at a time for the seed's batch-1 path."""
+    if config.detailed:
+        return 1
+    if isinstance(config.batch_size, int) and config.batch_size <= 1 and config.backend == "transformers":
+        return 1
+    size = config.batch_size if isinstance(config.batch_size, int) else 64
+    return max(64, 2 * size)
+
+
+def print_problem(problem, run: int) -> None:
+    print(f"\n=== {problem.id} (run {run}) ===\n{problem.question}\n--- response ---", flush=True)
+
+
+def enable_streaming(engine) -> None:
+    """--detailed: print tokens as they are generated where the backend can (transformers, batch 1)."""
+    backend = getattr(engine, "backend", None)
+    if backend is not None and hasattr(backend, "streamer"):
+        from transformers import TextStreamer
+
+        backend.streamer = TextStreamer(backend.tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def describe(outcome: Outcome) -> str:
+    s = outcome.summary
+    text = (f"accuracy {s.accuracy:.2%} ({s.correct}/{s.count}, 95% CI {s.ci_low:.1%}-{s.ci_high:.1%}), "
+            f"{s.tokens_per_problem:.0f} tokens/problem")
+    if s.maj_at_n is not None:
+        text += f", maj@{s.num_samples} {s.maj_at_n:.2%}, pass@{s.num_samples} {s.pass_at_n:.2%}"
+    return f"{text} -> {Path(outcome.paths.folder)}"

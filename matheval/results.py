@@ -1,0 +1,260 @@
+"""The seed's results layout, written from a durable journal.
+
+    <results_dir>/<round>_<model>_<dataset>_<count>_<MMDD>/
+        answers/<model>_<dataset>_<mode>_answers.json    final per-problem records
+        answers/<model>_<dataset>_<mode>_answers.jsonl   the journal (header line, then one record per line)
+        log/<model>_<dataset>_<mode>.log                 human-readable progress log
+        metrics.csv                                      one row per finished run
+        metrics_<mode>.txt                               human-readable summary
+
+Each finished problem is appended to the journal and flushed to disk before it is counted, so a
+killed run loses nothing finished and its rerun repeats nothing. Every other file is derived from
+the journal and written to a temporary name, then renamed: never half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import UserError
+from .metrics import Summary
+
+CSV_COLUMNS = [
+    "timestamp", "model", "dataset", "mode", "backend", "batch_size", "count", "correct", "accuracy",
+    "ci_low", "ci_high", "tokens", "prompt_tokens", "completion_tokens", "wall_seconds", "tokens_per_second",
+    "num_runs", "pass_at_n", "pass_ci_low", "pass_ci_high", "maj_at_n", "maj_ci_low", "maj_ci_high",
+    "calls_per_problem", "tokens_per_problem", "seconds_per_problem", "engine_calls", "mean_batch",
+    "resumed", "round", "seed",
+]
+
+
+def safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._+" else "-" for c in text)
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    folder: Path
+    model: str
+    dataset: str
+    mode: str
+
+    @property
+    def stem(self) -> str:
+        return f"{self.model}_{self.dataset}_{self.mode}"
+
+    @property
+    def answers(self) -> Path:
+        return self.folder / "answers" / f"{self.stem}_answers.json"
+
+    @property
+    def journal(self) -> Path:
+        return self.folder / "answers" / f"{self.stem}_answers.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "log" / f"{self.stem}.log"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.folder / "metrics.csv"
+
+    @property
+    def metrics_txt(self) -> Path:
+        return self.folder / f"metrics_{self.mode}.txt"
+
+
+def run_paths(results_dir: str | Path, round_name: str, model: str, dataset: str, count: int, mode: str,
+              today: datetime | None = None) -> RunPaths:
+    """The run's folder. A rerun on a later day continues an unfinished run of the same
+    round/model/dataset/count instead of starting a fresh folder."""
+    model, dataset, mode = safe_name(model), safe_name(dataset), safe_name(mode)
+    prefix = f"{safe_name(round_name)}_{model}_{dataset}_{count}_"
+    root = Path(results_dir)
+    today_folder = root / (prefix + (today or datetime.now()).strftime("%m%d"))
+    if not today_folder.exists() and root.is_dir():
+        earlier = sorted((p for p in root.glob(prefix + "[0-9][0-9][0-9][0-9]") if p.is_dir()),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for folder in earlier:
+            paths = RunPaths(folder, model, dataset, mode)
+            if paths.journal.exists() and not paths.answers.exists():
+                return paths
+    return RunPaths(today_folder, model, dataset, mode)
+
+
+def ensure_writable(folder: Path) -> None:
+    try:
+        (folder / "answers").mkdir(parents=True, exist_ok=True)
+        (folder / "log").mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write results to {folder} ({exc.strerror or exc}): "
+                        "choose a writable --results_dir") from exc
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+class Journal:
+    """Append-only record of finished (problem, run) pairs; the source of truth for resume.
+
+    The first line is a header holding the settings that change answers; resuming with other
+    settings is refused instead of silently mixing two experiments in one file.
+    """
+
+    def __init__(self, path: Path, identity: dict):
+        self.path = path
+        self.records: dict[tuple[str, int], dict] = {}
+        if path.exists():
+            self._load(identity)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps({"header": True, "identity": identity, "created": _now()}) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        self._handle = open(path, "a", encoding="utf-8")
+
+    def _load(self, identity: dict) -> None:
+        raw = self.path.read_bytes()
+        good_end = raw.rfind(b"\n") + 1
+        if good_end < len(raw):  # a kill in the middle of a write left a partial last line
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+        lines = raw[:good_end].decode("utf-8").splitlines()
+        if not lines:
+            raise UserError(f"{self.path} is empty: delete it to start this run over")
+        header = json.loads(lines[0])
+        stored = header.get("identity", {})
+        changed = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+        if changed:
+            detail = ", ".join(f"{k} {stored.get(k)!r} -> {identity.get(k)!r}" for k in changed[:3])
+            raise UserError(f"{self.path.parent.parent} holds a run with other settings ({detail}): "
+                            "use another --round, or delete that folder to start over")
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{self.path} line {number} is corrupt ({exc.msg}): delete that line to resume") from exc
+            self.records[(record["id"], record.get("run", 0))] = record
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        return key in self.records
+
+    def append(self, record: dict) -> None:
+        """Durably record one finished problem: on disk before the caller counts it."""
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.records[(record["id"], record.get("run", 0))] = record
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class RunLog:
+    """The human-readable log: one line per event, flushed as it goes."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(path, "a", encoding="utf-8")
+
+    def write(self, message: str) -> None:
+        self._handle.write(f"{_now()} {message}\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def write_answers(paths: RunPaths, records: list[dict]) -> None:
+    write_atomic(paths.answers, json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+
+
+def append_metrics_row(paths: RunPaths, row: dict) -> None:
+    """Add a row to metrics.csv (rewritten whole, atomically; columns are a fixed superset so
+    base and agent runs share one file)."""
+    rows = []
+    if paths.metrics_csv.exists():
+        with open(paths.metrics_csv, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    rows.append({k: _csv_value(row.get(k)) for k in CSV_COLUMNS})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(paths.metrics_csv, buffer.getvalue())
+
+
+def metrics_row(summary: Summary, *, model: str, dataset: str, mode: str, backend: str, batch_size,
+                round_name: str, seed: int, wall_seconds: float, new_tokens: int, resumed: int,
+                engine: dict, num_runs: int) -> dict:
+    row = summary.as_dict()
+    row.update(
+        timestamp=_now(), model=model, dataset=dataset, mode=mode, backend=backend, batch_size=batch_size,
+        round=round_name, seed=seed, wall_seconds=wall_seconds,
+        tokens_per_second=new_tokens / wall_seconds if wall_seconds > 0 else 0.0,
+        resumed=resumed, engine_calls=engine.get("engine_calls"), mean_batch=engine.get("mean_batch"),
+        num_runs=num_runs,
+    )
+    return row
+
+
+def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
+    lines = [
+        f"Model:       {row['model']}",
+        f"Dataset:     {row['dataset']}",
+        f"Mode:        {row['mode']}",
+        f"Backend:     {row['backend']} (batch size {row['batch_size']})",
+        f"Problems:    {summary.count}",
+        f"Correct:     {summary.correct}",
+        f"Accuracy:    {summary.accuracy:.2%}  (95% CI {summary.ci_low:.2%} - {summary.ci_high:.2%})",
+    ]
+    if summary.pass_at_n is not None:
+        lines += [
+            f"maj@{summary.num_samples}:       {summary.maj_at_n:.2%}  (95% CI {summary.maj_ci_low:.2%} - {summary.maj_ci_high:.2%})",
+            f"pass@{summary.num_samples}:      {summary.pass_at_n:.2%}  (95% CI {summary.pass_ci_low:.2%} - {summary.pass_ci_high:.2%})",
+        ]
+    lines += [
+        f"Tokens:      {summary.tokens} ({summary.prompt_tokens} prompt + {summary.completion_tokens} completion)",
+        f"Per problem: {summary.tokens_per_problem:.1f} tokens, {summary.calls_per_problem:.2f} calls, "
+        f"{summary.seconds_per_problem:.2f} s",
+        f"Wall time:   {row['wall_seconds']:.1f} s this invocation ({row['resumed']} problems resumed from the journal)",
+        f"Throughput:  {row['tokens_per_second']:.1f} completion tokens/s",
+    ]
+    if row.get("engine_calls"):
+        lines.append(f"Engine:      {row['engine_calls']} calls, mean batch {row['mean_batch']}")
+    lines.append(f"Written:     {row['timestamp']}")
+    write_atomic(paths.metrics_txt, "\n".join(lines) + "\n")
+
+
+def _csv_value(value):
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else value
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real packaged model, loaded once, and the real benchmark files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("MATHEVAL_DATA_DIR", str((REPO.parent / "shared" / "data").resolve()))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+DATA_DIR = Path(os.environ["MATHEVAL_DATA_DIR"])
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "gsm8k" / "test.jsonl").exists():
+        pytest.skip(f"benchmark files not found in {DATA_DIR}: set MATHEVAL_DATA_DIR")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> str:
+    from matheval.models import resolve
+
+    return resolve("smollm2-135m").path
+
+
+@pytest.fixture(scope="session")
+def transformers_backend(smollm2_path):
+    import torch
+
+    from matheval.engines.base import EngineOptions
+    from matheval.engines.transformers_engine import TransformersBackend
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    backend = TransformersBackend(smollm2_path, EngineOptions(device="cpu"))
+    yield backend
+    backend.close()
