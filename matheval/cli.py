@@ -104,6 +104,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent", default="standard", help="agent name (see `matheval agents`)")
+    parser.add_argument("--num_runs", type=positive_int, default=4,
+                        help="the agent's width: samples, debaters, candidates, program attempts")
+    parser.add_argument("--max_iters", type=positive_int, default=3, help="self_refine / progressive_hint rounds")
+    parser.add_argument("--rounds", type=positive_int, default=2, help="debate rounds after the first answers")
+    parser.add_argument("--beam_width", type=positive_int, default=2, help="tree_search beams kept per depth")
+    parser.add_argument("--expansions", type=positive_int, default=3, help="tree_search next steps tried per beam")
+    parser.add_argument("--max_depth", type=positive_int, default=8, help="tree_search steps at most")
+    parser.add_argument("--max_calls", type=positive_int, default=4, help="tool_integrated code executions at most")
+    parser.add_argument("--verifier", default=None, help="best_of_n: judge model (default: the model itself)")
+    parser.add_argument("--sample_temperature", type=float, default=0.7, help="temperature of diverse samples")
+    parser.add_argument("--sample_top_p", type=float, default=0.95, help="top_p of diverse samples")
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .evaluate import describe, run_eval
+
+    config = eval_config(args, agent=args.agent)
+    params = config.params
+    params.num_runs, params.max_iters, params.rounds = args.num_runs, args.max_iters, args.rounds
+    params.beam_width, params.expansions, params.max_depth = args.beam_width, args.expansions, args.max_depth
+    params.max_calls, params.verifier = args.max_calls, args.verifier
+    params.sample_temperature, params.sample_top_p = args.sample_temperature, args.sample_top_p
+    outcome = run_eval(config)
+    print(describe(outcome))
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from .agents import AGENTS
+
+    for name, solve in AGENTS.items():
+        doc = (sys.modules[solve.__module__].__doc__ or "").strip().splitlines()
+        print(f"{name:22s} {doc[0] if doc else ''}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import MODELS
 
@@ -126,7 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate a model on a benchmark (the seed's evaluation.eval)")
     add_eval_flags(evaluate)
     evaluate.set_defaults(func=cmd_eval)
+    agent = commands.add_parser("agent", help="evaluate an inference-time agent (the seed's evaluation.eval_agent)")
+    add_eval_flags(agent)
+    add_agent_flags(agent)
+    agent.set_defaults(func=cmd_agent)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
+    commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)
     return parser
 
@@ -154,6 +197,16 @@ def eval_main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m evaluation.eval", description="Evaluate a model on a math benchmark.")
     add_eval_flags(parser)
     parser.set_defaults(func=cmd_eval)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return run(argv, parser)
+
+
+def eval_agent_main(argv: list[str] | None = None) -> int:
+    """`python -m evaluation.eval_agent`: the seed's agent flags with no subcommand."""
+    parser = OneLineParser(prog="python -m evaluation.eval_agent", description="Evaluate an inference-time agent.")
+    add_eval_flags(parser)
+    add_agent_flags(parser)
+    parser.set_defaults(func=cmd_agent)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return run(argv, parser)
 

@@ -55,8 +55,10 @@ class AgentParams:
     examples: list[Problem] = field(default_factory=list)  # few-shot examples for mode "fewshot"
     num_runs: int = 1  # the agent's width: samples, debaters, beams...
     max_tokens: int = 1024
-    temperature: float = 0.0  # for single-answer calls; sampling agents set their own
+    temperature: float = 0.0  # single-answer calls (greedy by default)
     top_p: float = 1.0
+    sample_temperature: float = 0.7  # calls that draw several diverse samples (self-consistency)
+    sample_top_p: float = 0.95
     max_iters: int = 3
     rounds: int = 2
     beam_width: int = 2
