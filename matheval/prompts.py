@@ -1,0 +1,66 @@
+r"""Problem -> chat messages for each prompt mode.
+
+- standard: zero-shot chain of thought, final answer in \boxed{}.
+- fewshot:  k worked examples as alternating user/assistant turns, then the problem; every user
+            turn is worded exactly as in `standard`, so the examples show the expected reply.
+- direct:   the answer alone, no working (still in \boxed{} so that extraction is reliable).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .data import Problem
+from .errors import UserError
+
+MODES = ("standard", "fewshot", "direct")
+DEFAULT_FEWSHOT_K = 4
+
+STEP_BY_STEP = "Please reason step by step, and put your final answer within \\boxed{}."
+ANSWER_ONLY = "Reply with only the final answer, without any working, in the form \\boxed{answer}."
+
+_ANSWER_LINE = re.compile(r"\n?The answer is [^\n]*$")
+
+
+def _user(content: str) -> dict:
+    return {"role": "user", "content": content}
+
+
+def _reasoning_request(problem: Problem) -> str:
+    return f"{problem.question}\n\n{STEP_BY_STEP}"
+
+
+def worked_solution(example: Problem) -> str:
+    r"""The assistant turn for a few-shot example: its solution, ending with the answer in \boxed{}.
+
+    Solutions that already box their answer (MATH) are used as they are; word-problem solutions
+    ending "The answer is X." (GSM8K, synthetic) get that line restated with \boxed{X}.
+    """
+    text = (example.solution or "").strip()
+    if "\\boxed" in text:
+        return text
+    text = _ANSWER_LINE.sub("", text).rstrip()
+    final = f"The answer is \\boxed{{{example.answer}}}."
+    return f"{text}\n{final}" if text else final
+
+
+def build_messages(problem: Problem, mode: str, examples: list[Problem] | None = None) -> list[dict]:
+    """Chat messages ({"role", "content"}) asking the model to solve `problem` in `mode`.
+
+    `examples` are the few-shot examples (from `matheval.data.load_examples`); only `fewshot` uses
+    them, and it needs them passed (an empty list gives the standard prompt).
+    """
+    if mode not in MODES:
+        raise UserError(f"unknown prompt mode '{mode}'; choose one of: {', '.join(MODES)}")
+    if mode == "direct":
+        return [_user(f"{problem.question}\n\n{ANSWER_ONLY}")]
+    if mode == "standard":
+        return [_user(_reasoning_request(problem))]
+    if examples is None:
+        raise ValueError("fewshot mode needs its examples: pass load_examples(dataset, k)")
+    messages: list[dict] = []
+    for example in examples:
+        messages.append(_user(_reasoning_request(example)))
+        messages.append({"role": "assistant", "content": worked_solution(example)})
+    messages.append(_user(_reasoning_request(problem)))
+    return messages
