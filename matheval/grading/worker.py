@@ -1,12 +1,13 @@
 """A time limit for symbolic checks that holds from any thread: they run in child processes.
 
-Why processes: math-verify's timeouts use SIGALRM, which only works in the main thread, and some sympy
-work (e.g. evaluating a huge power tower) runs inside one C call that holds the GIL, so a thread cannot
-be stopped or even waited for: the whole interpreter stalls. A child process can always be killed.
+Why processes: math-verify's timeouts use SIGALRM, which only works in the main thread. In any other
+thread nothing can stop sympy, and worse, evaluating e.g. a huge power tower is one C-level integer power
+that never releases the GIL, so the whole interpreter stalls (a watchdog thread cannot even run). A child
+process can always be killed.
 
-Each child (running :func:`serve`) answers one JSON line per request on its stdout. It
-stops its own overlong checks with an alarm (so that it survives and keeps its cache), the caller kills it
-when that is not enough, and a CPU-time rlimit ends it even if the caller has died. POSIX only.
+Each child (running :func:`serve`) answers one JSON line per request on its stdout. It stops its own
+overlong checks with an alarm (so that it survives and keeps its cache), the caller kills it when that is
+not enough, and a CPU-time rlimit ends it even if the caller has died. POSIX only.
 
 The pool starts children on first use (about a second each), keeps at most ``MAX_WORKERS`` of them, and
 closes them at exit.
