@@ -2,9 +2,10 @@
 
 Code-executing agents run programs that a language model wrote, so every program is treated as hostile.
 Each one runs in its own process, forked from a "zygote": a clean interpreter, started with an empty
-environment, that has already imported math, sympy, numpy, ... so programs do not pay for the imports.
-The zygote never runs model code; the fork is locked down before the program's first line and discarded
-after it. The layers, and what each one stops:
+environment, that has already imported math, sympy, numpy, ... so programs do not pay for the imports
+(a fork costs a few milliseconds; importing sympy costs a second). The zygote never runs model code;
+each fork is locked down before the program's first line, runs one program, and is discarded.
+The layers, and what each one stops:
 
 ==================  ==========================================================  =========================
 layer               stops                                                       needs
@@ -20,12 +21,15 @@ user_namespace      (when not root) gives the child the right to build the two  
                     namespaces below; capabilities are dropped afterwards       namespaces
 network_namespace   all networking: only a downed loopback device exists        root or user namespace
 mount_namespace     writes: every mount is read-only except a private tmpfs     root or user namespace
-                    /tmp (size-capped, noexec) holding the working directory;
-                    /proc, /run, /dev/shm, /var/tmp (and $HOME when not root)
-                    are hidden: other processes' environments and command
-                    lines, sockets, other temporary files
-landlock            writes outside the working directory, TCP, signals to       Linux >= 5.13
-                    processes outside the sandbox; needs no privileges          (TCP 6.7, signals 6.12)
+                    /tmp (size-capped, noexec) holding the working directory.
+                    Reads: /proc, /run, /dev/shm, /var/tmp and the parent's
+                    $HOME are covered by empty tmpfs (other processes'
+                    environments and command lines, sockets, tokens in
+                    ~/.cache); Python directories inside them are mounted back
+                    read-only
+landlock            writes outside the working directory, TCP, signals to and   Linux >= 5.13
+                    /proc/<pid> of processes outside the sandbox; needs no      (TCP 6.7, signals 6.12)
+                    privileges
 seccomp             fork/clone/exec, sockets, signals to other processes,       Linux on x86_64, aarch64
                     ptrace, mount, namespaces, io_uring, bpf, keyrings, kernel
                     modules: refused at the system-call level, even from
@@ -34,19 +38,21 @@ no_new_privs        set-uid binaries gaining privileges                         
 audit_hook          Python-level refusal with a clear message ("blocked:        always
                     network access"): sockets, subprocess, os.system, fork,
                     exec, os.kill, ctypes loading, writes outside the working
-                    directory, code-object forgery
+                    directory
 ==================  ==========================================================  =========================
 
 The audit hook cannot be removed from Python, but it is only a courtesy layer: it runs inside the
-program's own interpreter, so native code (numpy keeps ``ctypes`` loaded; ``ctypes.memmove`` is not
-audited) or monkeypatching the functions it calls can switch it off. The OS layers carry the weight;
-the attack tests run with the hook both on and off. Where a layer is unavailable the sandbox degrades and
-says so: ``sandbox_capabilities()`` lists the active layers. On a non-root machine without user
-namespaces only rlimits, landlock, seccomp and the hook remain (reads of your own files are then not
-prevented: use a container for real isolation).
+program's own interpreter, after every builtin is loaded, so native code switches it off (numpy keeps
+``ctypes`` loaded and ``ctypes.memmove`` is not audited; this module's resolved libc handle needs no
+dlopen), and so can monkeypatching the functions it calls. The OS layers carry the weight: the attack
+tests run with the hook on and off. Where a layer is unavailable the sandbox degrades and says so:
+``sandbox_capabilities()`` lists the active layers. Root without namespaces (e.g. Docker's default
+seccomp profile) keeps the uid switch, landlock and seccomp. A non-root user without user namespaces
+keeps rlimits, landlock, seccomp and the hook; programs can then read whatever that user can read.
 
-Known gaps: reads are not restricted (except the hidden paths); threads cannot be started (RLIMIT_NPROC
-and seccomp refuse clone), so ``threading`` and ``asyncio`` event loops are unavailable to programs.
+Known gaps: reads are not restricted beyond the covered paths; programs cannot start threads (RLIMIT_NPROC
+and seccomp refuse clone) nor asyncio event loops (no socketpair); the memory limit is on address space,
+so it also counts memory mapped but never touched.
 """
 
 from __future__ import annotations
@@ -1148,20 +1154,17 @@ def _install_seccomp(own_pid: int) -> bool:
 
 # --- the Python audit hook: clear refusals for the common cases ---------------------------------------
 
-_REFUSED_EVENTS = {
+_REFUSED_EVENTS = {  # CPython's audit events (os.spawn* goes through os.fork)
     "subprocess.Popen": "process creation", "os.system": "process creation",
     "os.fork": "process creation", "os.forkpty": "process creation", "os.exec": "process creation",
-    "os.posix_spawn": "process creation", "os.spawn": "process creation",
-    "os.startfile": "process creation", "pty.spawn": "process creation",
-    "code.__new__": "building code objects",
+    "os.posix_spawn": "process creation", "pty.spawn": "process creation",
     "gc.get_objects": "inspecting the interpreter", "gc.get_referrers": "inspecting the interpreter",
     "gc.get_referents": "inspecting the interpreter",
 }
 _PATH_EVENTS = {  # event -> positions of the arguments that name paths being changed
     "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.chmod": (0,), "os.chown": (0,),
     "os.truncate": (0,), "os.utime": (0,), "os.setxattr": (0,), "os.removexattr": (0,),
-    "os.chflags": (0,), "os.lchflags": (0,), "os.rename": (0, 1), "os.link": (1,),
-    "os.symlink": (1,), "shutil.rmtree": (0,), "os.mkfifo": (0,), "os.mknod": (0,),
+    "os.rename": (0, 1), "os.link": (1,), "os.symlink": (1,), "shutil.rmtree": (0,),
 }
 
 
@@ -1194,7 +1197,5 @@ def _audit_hook(workdir: str):
         elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
             if not (event == "os.kill" and args and args[0] == getpid()):
                 raise SandboxViolation("blocked: signalling other processes")
-        elif event == "object.__setattr__" and len(args) > 1 and args[1] == "__code__":
-            raise SandboxViolation("blocked: replacing function code")
 
     return hook
