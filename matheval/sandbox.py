@@ -47,8 +47,10 @@ program's own interpreter, after every builtin is loaded, so native code switche
 dlopen), and so can monkeypatching the functions it calls. The OS layers carry the weight: the attack
 tests run with the hook on and off. Where a layer is unavailable the sandbox degrades and says so:
 ``sandbox_capabilities()`` lists the active layers. Root without namespaces (e.g. Docker's default
-seccomp profile) keeps the uid switch, landlock and seccomp. A non-root user without user namespaces
-keeps rlimits, landlock, seccomp and the hook; programs can then read whatever that user can read.
+seccomp profile) keeps the uid switch, landlock and seccomp; the Python installation must then be
+readable by other users (it is under /usr, /usr/local, /opt), else programs can import only what the
+zygote pre-imported. A non-root user without user namespaces keeps rlimits, landlock, seccomp and the
+hook; programs can then read whatever that user can read.
 
 Known gaps: reads are not restricted beyond the covered paths; programs cannot start threads (RLIMIT_NPROC
 and seccomp refuse clone) nor asyncio event loops (no socketpair); the memory limit is on address space,
@@ -715,6 +717,9 @@ def _write_status(message: dict) -> None:
 
 
 def _enter_sandbox(workdir: str, limits: SandboxLimits, config: dict, zygote_pid: int) -> dict:
+    """Apply every layer this machine offers, in the order their prerequisites need (namespaces and
+    mounts while privileged, then limits, then dropping privileges, then filters); returns which took
+    effect."""
     layers = dict.fromkeys(LAYERS, False)
     os.setsid()
     layers["process_group"] = True
@@ -883,19 +888,22 @@ def _set_rlimits(limits: SandboxLimits, baseline: int) -> bool:
 
 
 def _switch_uid(uid: int) -> bool:
-    """Root becomes a uid that owns nothing; the kernel clears all capabilities on the way."""
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+    """Root becomes a uid that owns nothing; the kernel clears all capabilities on the way. (A root
+    without CAP_SETUID, as in some containers, stays root: the layer is then reported missing.)"""
+    try:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    except OSError:
+        return False
     return os.getresuid() == (uid, uid, uid) and not _has_capabilities()
 
 
 def _has_capabilities() -> bool:
-    try:
-        with open("/proc/self/status") as f:
-            return any(line.startswith("CapEff:") and int(line.split()[1], 16) for line in f)
-    except OSError:
-        return False
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # version 3, this thread
+    data = ctypes.create_string_buffer(24)
+    _check(_libc().capget(header, data), "capget")
+    return any(data.raw)
 
 
 # --- Linux system calls through ctypes (loaded once in the zygote) --------------------------------
@@ -917,7 +925,7 @@ def _libc():
                                ctypes.c_char_p]
         libc.unshare.argtypes = [ctypes.c_int]
         libc.syscall.restype = ctypes.c_long
-        for name in ("prctl", "capset", "syscall"):
+        for name in ("prctl", "capset", "capget", "syscall"):
             getattr(libc, name)  # resolve now
         _LIBC = libc
     return _LIBC
