@@ -358,3 +358,13 @@ def test_shuffled_pairs_are_rejected(benchmark, capsys):
     )
     assert coincidences <= accepted
     assert rate < 0.01, wrongly_accepted
+
+
+def test_vote_groups_equal_answers_and_breaks_ties_by_first_seen():
+    from matheval.grading import group_answers, vote
+
+    assert vote(["1/2", "3", "0.5", None, "\\frac{1}{2}"]) == "1/2"
+    assert vote(["7", "8"]) == "7"
+    assert vote(["8", "7", "7.0", "8"]) == "8"  # 2-2 tie: 8 was seen first
+    assert vote([None, None]) is None
+    assert group_answers(["2", None, "2.0", "x"]) == [[0, 2], [3]]

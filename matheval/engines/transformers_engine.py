@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, StoppingCriteria
+from transformers.utils import logging as hf_logging
 
 from ..errors import UserError
 from .base import Completion, EngineOptions, EngineStats, Request, Sampling
@@ -132,6 +133,7 @@ class TransformersBackend:
         self.device = pick_device(options.device)
         self.dtype = pick_dtype(options.dtype, self.device)
         self.tokenizer = load_tokenizer(model_path)
+        hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
         try:
             model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype)
         except OSError as exc:

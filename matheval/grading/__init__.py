@@ -14,6 +14,7 @@ from matheval.grading.equivalence import (
     same_answer,
 )
 from matheval.grading.extract import extract_answer
+from matheval.grading.vote import group_answers, vote
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -21,6 +22,8 @@ __all__ = [
     "answer_to_grade",
     "extract_answer",
     "grade",
+    "group_answers",
     "is_equivalent",
     "same_answer",
+    "vote",
 ]
