@@ -38,3 +38,22 @@ def transformers_backend(smollm2_path):
     backend = TransformersBackend(smollm2_path, EngineOptions(device="cpu"))
     yield backend
     backend.close()
+
+
+def tiny_eval(results_dir, **overrides):
+    """A real, small evaluation through the same function the CLI calls."""
+    from matheval.evaluate import EvalConfig, run_eval
+
+    settings = dict(round="t", dataset="synthetic", count=4, batch_size=4, results_dir=str(results_dir),
+                    device="cpu", progress=False)
+    max_tokens = overrides.pop("max_tokens", 48)
+    settings.update(overrides)
+    config = EvalConfig(**settings)
+    config.params.max_tokens = max_tokens
+    return run_eval(config)
+
+
+@pytest.fixture(scope="session")
+def synthetic_results(tmp_path_factory, smollm2_path):
+    """A finished result folder of the real model on 4 synthetic problems (shared by read-only tests)."""
+    return tiny_eval(tmp_path_factory.mktemp("results"))
