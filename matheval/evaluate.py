@@ -14,9 +14,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import models
-from .agents.base import Agent, AgentParams
+from .agents.base import Agent, AgentParams, Tools, needs_sandbox, uses_verifier
 from .data import load_examples, load_problems
-from .engines import EngineOptions, create_engine
+from .engines import EngineOptions, EngineStats, create_engine
 from .errors import UserError
 from .metrics import Summary, summarize
 from .prompts import DEFAULT_FEWSHOT_K, MODES
@@ -81,6 +81,8 @@ def run_eval(config: EvalConfig) -> Outcome:
         raise UserError(f"dataset {config.dataset} has no problems to evaluate")
     params = config.params
     params.mode = config.mode
+    if params.verifier and not uses_verifier(agent):
+        raise UserError(f"--verifier is not used by agent {config.agent!r}: drop it, or use --agent best_of_n")
     if config.mode == "fewshot" and not params.examples:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
 
@@ -103,11 +105,19 @@ def run_eval(config: EvalConfig) -> Outcome:
     started = time.perf_counter()
     new_tokens = 0
     engine = None
+    tools = Tools()
     try:
         if resumed < total:
-            engine = create_engine(config.backend, model, EngineOptions(
-                batch_size=config.batch_size, device=config.device, dtype=config.dtype, seed=config.seed,
-                extra=dict(config.engine_extra)))
+            if needs_sandbox(agent):  # started first: its zygote imports sympy while the model loads
+                from .sandbox import SandboxPool
+
+                tools.sandbox = SandboxPool()
+            options = EngineOptions(batch_size=config.batch_size, device=config.device, dtype=config.dtype,
+                                    seed=config.seed, extra=dict(config.engine_extra))
+            engine = create_engine(config.backend, model, options)
+            if params.verifier:
+                tools.engines["verifier"] = create_engine(config.backend, models.resolve(params.verifier), options)
+            spec.tools = tools
             if config.detailed:
                 enable_streaming(engine)
             started = time.perf_counter()
@@ -145,7 +155,8 @@ def run_eval(config: EvalConfig) -> Outcome:
         row = metrics_row(summary, model=model.display, dataset=config.dataset, mode=config.label,
                           backend=config.backend, batch_size=config.batch_size, round_name=config.round,
                           seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
-                          engine=engine.stats.as_dict() if engine else {}, num_runs=params.num_runs)
+                          engine=combined_stats([engine, *tools.engines.values()]) if engine else {},
+                          num_runs=params.num_runs)
         write_answers(paths, records)
         if resumed < total:
             append_metrics_row(paths, row)
@@ -155,8 +166,26 @@ def run_eval(config: EvalConfig) -> Outcome:
     finally:
         journal.close()
         log.close()
-        if engine is not None:
-            engine.close()
+        for each in [engine, *tools.engines.values()]:
+            if each is not None:
+                each.close()
+        if tools.sandbox is not None:
+            tools.sandbox.close()
+
+
+def combined_stats(engines) -> dict:
+    """The engine statistics of a run, summed over its engines (the model and a separate verifier)."""
+    total = EngineStats()
+    for engine in engines:
+        stats = engine.stats
+        total.calls += stats.calls
+        total.requests += stats.requests
+        total.sequences += stats.sequences
+        total.prompt_tokens += stats.prompt_tokens
+        total.completion_tokens += stats.completion_tokens
+        total.busy_seconds += stats.busy_seconds
+        total.max_batch = max(total.max_batch, stats.max_batch)
+    return total.as_dict()
 
 
 def default_concurrency(config: EvalConfig) -> int:

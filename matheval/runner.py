@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from .agents.base import LLM, Agent, AgentParams, Attempt
+from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
 from .data.problem import Problem
 from .engines.base import Engine
 from .grading import is_equivalent, vote
@@ -28,6 +28,7 @@ class RunSpec:
     runs: int = 1  # independent repetitions of the whole agent per problem
     concurrency: int = 64
     keep_trace: bool = True
+    tools: Tools | None = None  # other engines and the sandbox, shared by every workflow
 
 
 def grade_attempt(problem: Problem, attempt: Attempt) -> dict:
@@ -72,14 +73,23 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
     """Solve every (problem, run) the journal does not hold yet; stop at the first failure."""
     todo = [(p, r) for p in spec.problems for r in range(spec.runs) if (p.id, r) not in journal]
     limit = asyncio.Semaphore(max(1, spec.concurrency))
-    track = getattr(engine, "workflow", None) or contextlib.nullcontext
+    tools = spec.tools or Tools()
+    engines = [engine, *tools.engines.values()]
+
+    def track() -> contextlib.ExitStack:
+        """Mark the workflow live on every batching engine, so each can flush once all are waiting."""
+        stack = contextlib.ExitStack()
+        for each in engines:
+            if hasattr(each, "workflow"):
+                stack.enter_context(each.workflow())
+        return stack
 
     async def solve_one(problem: Problem, run: int) -> None:
         async with limit:
             if on_start is not None:
                 on_start(problem, run)
             with track():
-                llm = LLM(engine, spec.seed, problem.id, run, spec.params)
+                llm = LLM(engine, spec.seed, problem.id, run, spec.params, tools)
                 started = time.perf_counter()
                 attempt = await spec.agent(problem, llm, spec.params)
                 seconds = time.perf_counter() - started

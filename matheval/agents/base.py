@@ -6,13 +6,19 @@ Many run concurrently; the engine behind `llm` batches whatever they await at th
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ..data.problem import Problem
 from ..engines.base import Completion, Engine, Messages, Sampling
+
+if TYPE_CHECKING:
+    from ..sandbox import SandboxPool, SandboxResult
 
 
 @dataclass
@@ -26,6 +32,8 @@ class Call:
     completion_tokens: list[int]
     finish_reasons: list[str]
     seconds: float
+    step: int = 1  # position in the workflow's chain of dependent calls (calls awaited together share it)
+    engine: str | None = None  # a named engine from Tools.engines ("verifier"), None for the model itself
 
     @property
     def tokens(self) -> int:
@@ -81,16 +89,50 @@ def derive_seed(*parts) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+@dataclass
+class Tools:
+    """What a workflow may use besides its model, shared by all workflows of a run: other engines by
+    name (a separate judge model as "verifier") and the sandbox that runs model-written code.
+    `run_eval` creates them only when the agent needs them (`--verifier`, `NEEDS_SANDBOX`)."""
+
+    engines: dict[str, Engine] = field(default_factory=dict)
+    sandbox: SandboxPool | None = None
+
+
+_step: contextvars.ContextVar[int] = contextvars.ContextVar("matheval_agent_step", default=0)
+"""The step of the last call this task's chain of work waited on (see `gather`)."""
+
+
+async def gather(*awaitables):
+    """`asyncio.gather` for the independent branches of one workflow (debaters, candidates, beams):
+    they run concurrently, so their requests reach the engine together. It also carries the branches'
+    step count back to the caller, so that a call made after them is recorded one step deeper."""
+
+    async def branch(awaitable):
+        result = await awaitable
+        return result, _step.get()  # read in the branch's own task, where its calls set it
+
+    finished = await asyncio.gather(*(branch(a) for a in awaitables))
+    _step.set(max([_step.get()] + [step for _, step in finished]))
+    return [result for result, _ in finished]
+
+
 class LLM:
     """The engine as one workflow sees it: it records every call, and gives each call its own
     seed derived from (run seed, problem, attempt, call number), so a seeded run yields the same
-    answers whatever the concurrency or batch composition."""
+    answers whatever the concurrency or batch composition.
 
-    def __init__(self, engine: Engine, seed: int, problem_id: str, run: int, params: AgentParams):
+    Each call also records its step, the length of the chain of calls it waited on. Requests at the
+    same step of different problems could all share a batch; `benchmarks/agent_batching.py` counts
+    the engine calls that would take as the ideal."""
+
+    def __init__(self, engine: Engine, seed: int, problem_id: str, run: int, params: AgentParams,
+                 tools: Tools | None = None):
         self.engine = engine
         self.seed = seed
         self.key = f"{problem_id}:{run}"
         self.params = params
+        self.tools = tools or Tools()
         self.calls: list[Call] = []
 
     def sampling(self, **overrides) -> Sampling:
@@ -98,18 +140,32 @@ class LLM:
                         top_p=self.params.top_p)
         return replace(base, **overrides)
 
-    async def generate(self, messages: Messages, *, role: str = "answer", **sampling) -> Completion:
-        """Generate with the agent's defaults, overridden per call (n, temperature, stop, ...)."""
+    async def generate(self, messages: Messages, *, role: str = "answer", engine: str | None = None,
+                       **sampling) -> Completion:
+        """Generate with the agent's defaults, overridden per call (n, temperature, stop, ...).
+
+        `engine` names another engine of the run (e.g. "verifier"); when the run has none by that
+        name, the model itself answers."""
+        target = self.tools.engines.get(engine) if engine else None
         chosen = self.sampling(**sampling)
         chosen = replace(chosen, seed=derive_seed(self.seed, self.key, len(self.calls)))
         self.calls.append(None)  # reserve the call number before awaiting (ordering stays stable)
         index = len(self.calls) - 1
+        step = _step.get() + 1
         started = time.perf_counter()
-        completion = await self.engine.generate(messages, chosen)
+        completion = await (target or self.engine).generate(messages, chosen)
         self.calls[index] = Call(role, messages, completion.texts, completion.prompt_tokens,
                                  completion.completion_tokens, completion.finish_reasons,
-                                 time.perf_counter() - started)
+                                 time.perf_counter() - started, step, engine if target else None)
+        _step.set(step)
         return completion
+
+    async def run_code(self, code: str) -> SandboxResult:
+        """Run a model-written program in the run's sandbox (agents that do declare NEEDS_SANDBOX)."""
+        if self.tools.sandbox is None:
+            raise RuntimeError("this run has no sandbox: an agent that runs code must set NEEDS_SANDBOX = True "
+                               "in its module so that run_eval creates one")
+        return await self.tools.sandbox.run(code)
 
     @property
     def finished_calls(self) -> list[Call]:
@@ -117,3 +173,13 @@ class LLM:
 
 
 Agent = Callable[[Problem, LLM, AgentParams], Awaitable[Attempt]]
+
+
+def needs_sandbox(agent: Agent) -> bool:
+    """Whether the agent's module declares NEEDS_SANDBOX = True (it runs model-written code)."""
+    return bool(getattr(sys.modules.get(agent.__module__), "NEEDS_SANDBOX", False))
+
+
+def uses_verifier(agent: Agent) -> bool:
+    """Whether the agent's module declares USES_VERIFIER = True (it can ask a separate judge model)."""
+    return bool(getattr(sys.modules.get(agent.__module__), "USES_VERIFIER", False))
