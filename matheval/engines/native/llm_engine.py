@@ -79,7 +79,8 @@ class LLMEngine:
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
         self._rng = random.Random(config.seed)
         self.stats = EngineStats()
-        self.counters = {"prefill_steps": 0, "decode_steps": 0, "prefill_tokens": 0, "decode_tokens": 0}
+        self.counters = {"prefill_steps": 0, "decode_steps": 0, "prefill_tokens": 0, "decode_tokens": 0,
+                         "prefill_seconds": 0.0, "decode_seconds": 0.0}  # fmt: skip
 
     # -- requests -------------------------------------------------------------------------------------------
     def validate(self, prompt_ids: list[int], sampling: Sampling) -> None:
@@ -148,9 +149,11 @@ class LLMEngine:
                 self._seq_done(seq)
         if finished_any:
             self.scheduler.drop_finished()
+        elapsed = time.perf_counter() - started
+        self.counters[f"{kind}_seconds"] += elapsed
         self.stats.calls += 1
         self.stats.max_batch = max(self.stats.max_batch, len(seqs))
-        self.stats.busy_seconds += time.perf_counter() - started
+        self.stats.busy_seconds += elapsed
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         params = seq.params

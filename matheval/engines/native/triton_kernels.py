@@ -17,6 +17,9 @@ import triton
 import triton.language as tl
 
 LOG2E = 1.4426950408889634
+# Tile shapes and launch settings (tuned on an H100; benchmarks/native_throughput.py sweeps them).
+DECODE_CONFIG = {"BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
+PREFILL_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
 
 
 @triton.jit
@@ -125,13 +128,12 @@ def paged_decode(q, k_cache, v_cache, out, block_tables, context_lens, scale: fl
     grid = (q.shape[0], k_cache.shape[2])
     block_g = max(16, triton.next_power_of_2(consts["GROUP"]))
     _decode_kernel[grid](q, k_cache, v_cache, out, block_tables, context_lens, qk_scale, *strides,
-                         BLOCK_G=block_g, BLOCK_N=64, num_warps=4, num_stages=2, **consts)  # fmt: skip
+                         BLOCK_G=block_g, **DECODE_CONFIG, **consts)  # fmt: skip
 
 
 def paged_prefill(q, k_cache, v_cache, out, block_tables, context_lens, cu_query_lens, max_query_len, scale) -> None:
     """Causal attention of each sequence's new tokens over its whole cached context."""
     strides, consts, qk_scale = _common(q, k_cache, out, block_tables, scale)
-    block_m = 64
-    grid = (triton.cdiv(max_query_len, block_m), context_lens.shape[0], q.shape[1])
+    grid = (triton.cdiv(max_query_len, PREFILL_CONFIG["BLOCK_M"]), context_lens.shape[0], q.shape[1])
     _prefill_kernel[grid](q, k_cache, v_cache, out, block_tables, context_lens, cu_query_lens, qk_scale, *strides,
-                          BLOCK_M=block_m, BLOCK_N=64, num_warps=4, num_stages=2, **consts)  # fmt: skip
+                          **PREFILL_CONFIG, **consts)  # fmt: skip
