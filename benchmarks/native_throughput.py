@@ -35,6 +35,9 @@ TINY = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_si
         "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": True}  # fmt: skip
 
 
+SWEEP = False  # --sweep: try every tile setting of the kernels
+
+
 def log(*parts):
     print(*parts, flush=True)
 
@@ -67,7 +70,7 @@ def kernel_check(results: dict) -> None:
 
     torch.manual_seed(1)
     dev, dt = "cuda", torch.bfloat16
-    bs, kvh, heads, dim, nblocks = 16, 2, 12, 128, 20000
+    bs, kvh, heads, dim, nblocks = 16, 2, 12, 128, 30000
     kc = torch.randn(nblocks, bs, kvh, dim, device=dev, dtype=dt)
     vc = torch.randn(nblocks, bs, kvh, dim, device=dev, dtype=dt)
     ctx = torch.randint(1, 1500, (256,), device=dev, dtype=torch.int32)
@@ -92,18 +95,19 @@ def kernel_check(results: dict) -> None:
 
     kv_bytes = int(ctx.sum()) * kvh * dim * 2 * 2
     sweep = []
-    for block_n in (32, 64, 128):
-        for warps in (2, 4, 8):
-            for stages in (1, 2, 3, 4):
-                tk.DECODE_CONFIG.update(BLOCK_N=block_n, num_warps=warps, num_stages=stages)
-                try:
-                    ms = triton.testing.do_bench(lambda: tk.paged_decode(q, kc, vc, out, tables, ctx, dim**-0.5),
-                                                 warmup=5, rep=20, return_mode="median")  # fmt: skip
-                except Exception as exc:  # noqa: BLE001 - a shape the compiler refuses is just skipped
-                    log("decode config failed", block_n, warps, stages, repr(exc)[:200])
-                    continue
-                sweep.append({"BLOCK_N": block_n, "num_warps": warps, "num_stages": stages, "us": round(ms * 1e3, 1),
-                              "GBps": round(kv_bytes / (ms * 1e-3) / 1e9)})  # fmt: skip
+    decode_grid = [(b, w, st) for b in (32, 64, 128) for w in (2, 4, 8) for st in (1, 2, 3, 4)]
+    if not SWEEP:
+        decode_grid = [tuple(tk.DECODE_CONFIG[k] for k in ("BLOCK_N", "num_warps", "num_stages"))]
+    for block_n, warps, stages in decode_grid:
+        tk.DECODE_CONFIG.update(BLOCK_N=block_n, num_warps=warps, num_stages=stages)
+        try:
+            ms = triton.testing.do_bench(lambda: tk.paged_decode(q, kc, vc, out, tables, ctx, dim**-0.5),
+                                         warmup=5, rep=20, return_mode="median")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - a shape the compiler refuses is just skipped
+            log("decode config failed", block_n, warps, stages, repr(exc)[:200])
+            continue
+        sweep.append({"BLOCK_N": block_n, "num_warps": warps, "num_stages": stages, "us": round(ms * 1e3, 1),
+                      "GBps": round(kv_bytes / (ms * 1e-3) / 1e9)})  # fmt: skip
     best = min(sweep, key=lambda r: r["us"])
     tk.DECODE_CONFIG.update({k: best[k] for k in ("BLOCK_N", "num_warps", "num_stages")})
     results["decode_sweep"] = sweep
@@ -126,8 +130,11 @@ def kernel_check(results: dict) -> None:
     out = torch.empty_like(q)
     flops = 4 * n_seq * heads * dim * length * length / 2
     sweep = []
-    for block_m, block_n, warps, stages in ((64, 64, 4, 2), (64, 64, 4, 3), (128, 64, 4, 2), (128, 64, 8, 2),
-                                            (128, 64, 8, 3), (128, 32, 4, 2), (64, 32, 4, 3)):  # fmt: skip
+    prefill_grid = [(64, 64, 4, 2), (64, 64, 4, 3), (128, 64, 4, 2), (128, 64, 8, 2), (128, 64, 8, 3), (128, 32, 4, 2),
+                    (64, 32, 4, 3)]  # fmt: skip
+    if not SWEEP:
+        prefill_grid = [tuple(tk.PREFILL_CONFIG[k] for k in ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"))]
+    for block_m, block_n, warps, stages in prefill_grid:
         tk.PREFILL_CONFIG.update(BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps, num_stages=stages)
         try:
             ms = triton.testing.do_bench(
@@ -262,7 +269,10 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma list: kernels,agreement,hf_static")
     parser.add_argument("--bandwidth", type=float, default=3.0e12, help="bytes/s for the floor (anchors: 3 TB/s)")
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/native_bench"))
+    parser.add_argument("--sweep", action="store_true", help="sweep the kernels' tile settings")
     args = parser.parse_args()
+    global SWEEP
+    SWEEP = args.sweep
     skip = set(filter(None, args.skip.split(",")))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -306,9 +316,15 @@ def main() -> None:
     for name in filter(None, args.variants.split(",")):
         if engine is not None:
             engine.close()
-        engine, row = run_engine(config_path, variants[name], prompts, out_lens, args.device)
-        if args.device == "cuda" and engine.core.runner.graphs:
-            row["decode_step"] = [decode_step_time(engine, b, c) for b, c in ((256, 1100), (128, 1500), (32, 1500))]
+        try:
+            engine, row = run_engine(config_path, variants[name], prompts, out_lens, args.device)
+            if args.device == "cuda" and engine.core.runner.graphs:
+                row["decode_step"] = [decode_step_time(engine, b, c) for b, c in ((256, 1100), (128, 1500), (32, 1500))]
+        except Exception:  # noqa: BLE001 - one broken variant must not cost the others
+            import traceback
+
+            traceback.print_exc()
+            engine, row = None, {"error": traceback.format_exc()[-2000:], "tok_s": 0.0}
         results["variants"][name] = row
         log(f"variant {name}:", json.dumps(row))
         (out_dir / "native_throughput.json").write_text(json.dumps(results, indent=1))
@@ -319,8 +335,13 @@ def main() -> None:
     log("workload:", json.dumps(results["workload"]))
 
     if "agreement" not in skip and engine is not None:
-        results["agreement"] = agreement(engine, hf, [p[:200] for p in prompts[:4]], 64, args.device)
-        log("agreement:", json.dumps(results["agreement"]))
+        try:
+            results["agreement"] = agreement(engine, hf, [p[:200] for p in prompts[:4]], 64, args.device)
+            log("agreement:", json.dumps(results["agreement"]))
+        except Exception:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc()
     if engine is not None:
         engine.close()
     if "hf_static" not in skip:

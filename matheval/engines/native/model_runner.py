@@ -49,6 +49,8 @@ class ModelRunner:
         self.config = config
         self.model_config = model_config
         self.device = torch.device(config.device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.dtype = getattr(torch, config.dtype)
         self.block_size = config.block_size
         self.max_blocks_per_seq = -(-max_model_len // config.block_size)

@@ -18,8 +18,8 @@ import triton.language as tl
 
 LOG2E = 1.4426950408889634
 # Tile shapes and launch settings (tuned on an H100; benchmarks/native_throughput.py sweeps them).
-DECODE_CONFIG = {"BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
-PREFILL_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
+DECODE_CONFIG = {"BLOCK_N": 64, "num_warps": 2, "num_stages": 3}
+PREFILL_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3}
 
 
 @triton.jit
