@@ -192,8 +192,8 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int) -> dict:
     runner.graph_inputs[1, :batch] = context - 1
     runner.graph_inputs[2, :batch] = tables[:, -1].long() * runner.block_size + (context - 1) % runner.block_size
     runner.graph_inputs[3, :batch] = context
-    graph, out = runner.graphs[batch]
-    ms = triton.testing.do_bench(graph.replay, warmup=5, rep=50, return_mode="median")
+    replay, out = runner.graphs[batch]
+    ms = triton.testing.do_bench(replay, warmup=5, rep=50, return_mode="median")
     head = lambda: runner.sampler(runner.model.logits(out), [])  # noqa: E731 - lm_head + argmax (greedy)
     ms_head = triton.testing.do_bench(head, warmup=5, rep=50, return_mode="median")
     mc = engine.core.model_config

@@ -69,10 +69,11 @@ class TorchAttention(_Backend):
         self.store(layer, k, v, meta)
         k_cache, v_cache = self.cache.k[layer], self.cache.v[layer]
         bs = self.cache.block_size
-        query_lens = meta.query_lens_cpu if meta.is_prefill else [1] * len(meta.context_lens_cpu)
+        context_lens = meta.context_lens_cpu or meta.context_lens.tolist()
+        query_lens = meta.query_lens_cpu if meta.is_prefill else [1] * len(context_lens)
         out = torch.empty_like(q)
         start = 0
-        for i, (q_len, ctx_len) in enumerate(zip(query_lens, meta.context_lens_cpu)):
+        for i, (q_len, ctx_len) in enumerate(zip(query_lens, context_lens)):
             blocks = meta.block_tables[i, : -(-ctx_len // bs)]
             keys = k_cache[blocks].flatten(0, 1)[:ctx_len].transpose(0, 1)  # [kv_heads, ctx, dim]
             values = v_cache[blocks].flatten(0, 1)[:ctx_len].transpose(0, 1)

@@ -15,7 +15,7 @@ import torch
 
 from matheval.errors import UserError
 
-from .attention import AttentionMetadata, KVCache, make_backend
+from .attention import AttentionMetadata, KVCache, TritonAttention, make_backend
 from .config import EngineConfig, ModelConfig
 from .model import CausalLM, init_dummy, load_weights
 from .sampler import Sampler
@@ -77,8 +77,8 @@ class ModelRunner:
         self.cache = KVCache(mc.num_layers, self.num_blocks, self.block_size, mc.num_kv_heads, mc.head_dim, self.dtype, self.device)
         self.attention.cache = self.cache
         self.graphs: dict[int, tuple] = {}
-        if self.on_gpu and not config.enforce_eager:
-            self._capture_graphs()
+        if self.on_gpu and not config.enforce_eager and isinstance(self.attention, TritonAttention):
+            self._capture_graphs()  # (the torch path reads lengths on the host: no graphs)
 
     # -- memory ---------------------------------------------------------------------------------------------
     def _plan_kv_blocks(self) -> int:
@@ -206,15 +206,17 @@ class ModelRunner:
                 context_lens_cpu=packed[3].tolist(),
             )
             return self.model(inputs[0], inputs[1], meta)
-        graph, out = self.graphs[size]
+        replay, out = self.graphs[size]
         packed, tables = self._decode_arrays(seqs, size)
         self.graph_inputs[:, :size].copy_(torch.from_numpy(packed), non_blocking=True)
         self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
-        graph.replay()
+        replay()
         return out[:n]
 
-    def _capture_graphs(self) -> None:
-        """One graph per batch size bucket; a batch runs in the smallest bucket that holds it."""
+    def _capture_graphs(self, capture=None) -> None:
+        """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest
+        bucket that holds it, padded. `capture(run) -> (replay, out)` records `run` (default: a CUDA
+        graph, larger buckets first so that they share one memory pool)."""
         max_bs = self.config.max_num_seqs
         sizes = sorted({b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, max_bs, 16)) | {max_bs})
         bs, scratch = self.block_size, self.cache.scratch_block
@@ -222,7 +224,7 @@ class ModelRunner:
         self.graph_inputs[2].fill_(scratch * bs)
         self.graph_inputs[3].fill_(1)
         self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
-        pool = None
+        capture = capture or _CudaGraphCapture()
         graphs = {}
         with torch.inference_mode():
             for size in reversed(sizes):
@@ -230,11 +232,22 @@ class ModelRunner:
                 meta = AttentionMetadata(
                     is_prefill=False, slot_mapping=inputs[2], context_lens=inputs[3], block_tables=self.graph_tables[:size]
                 )
-                self.model(inputs[0], inputs[1], meta)  # warm-up: kernels compiled, workspaces allocated
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, pool=pool):
-                    out = self.model(inputs[0], inputs[1], meta)
-                pool = graph.pool()
-                graphs[size] = (graph, out)
-        torch.cuda.synchronize()
+                graphs[size] = capture(lambda inputs=inputs, meta=meta: self.model(inputs[0], inputs[1], meta))
+        if self.on_gpu:
+            torch.cuda.synchronize()
         self.graphs = dict(sorted(graphs.items()))
+
+
+class _CudaGraphCapture:
+    """Records a function as a CUDA graph after one warm-up call (kernels compiled, workspaces allocated)."""
+
+    def __init__(self):
+        self.pool = None
+
+    def __call__(self, run):
+        run()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            out = run()
+        self.pool = graph.pool()
+        return graph.replay, out
