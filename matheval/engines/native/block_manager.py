@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .sequence import Sequence
 
 
@@ -33,8 +35,12 @@ class PrefixStats:
 
 
 class BlockManager:
-    def __init__(self, num_blocks: int, block_size: int):
+    def __init__(self, num_blocks: int, block_size: int, max_seqs: int, max_blocks_per_seq: int):
         self.block_size = block_size
+        # Each sequence holding blocks owns a row of this array, kept in step with its block table, so
+        # that a step's tables are one gather instead of a conversion of Python lists.
+        self.tables = np.zeros((max_seqs, max_blocks_per_seq), dtype=np.int32)
+        self._free_rows = list(range(max_seqs - 1, -1, -1))
         self.blocks = [Block() for _ in range(num_blocks)]
         self.free: dict[int, None] = dict.fromkeys(range(num_blocks))  # insertion order = eviction order
         self.by_hash: dict[int, int] = {}
@@ -86,6 +92,8 @@ class BlockManager:
         for block_id in hits:
             self._take(block_id)
         seq.block_table = hits + [self._take(None) for _ in range(fresh)]
+        seq.table_row = self._free_rows.pop()
+        self.tables[seq.table_row, : len(seq.block_table)] = seq.block_table
         seq.block_hashes = []
         seq.num_cached_tokens = cached_tokens
         seq.num_computed_tokens = cached_tokens
@@ -101,6 +109,7 @@ class BlockManager:
         """Make room for the K/V of the sequence's last token (the next decode step's input)."""
         if seq.num_tokens > len(seq.block_table) * self.block_size:
             seq.block_table.append(self._take(None))
+            self.tables[seq.table_row, len(seq.block_table) - 1] = seq.block_table[-1]
 
     def register_computed(self, seq: Sequence) -> None:
         """Blocks filled while decoding become findable too (agents continue their own outputs)."""
@@ -119,6 +128,9 @@ class BlockManager:
             if block.ref_count == 0:
                 self.free[block_id] = None
         seq.block_table = []
+        if seq.table_row >= 0:
+            self._free_rows.append(seq.table_row)
+            seq.table_row = -1
 
     # -- internals ------------------------------------------------------------------------------------
     def _take(self, block_id: int | None) -> int:

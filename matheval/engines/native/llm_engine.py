@@ -73,7 +73,9 @@ class LLMEngine:
                             self.model_config.max_position_embeddings)  # fmt: skip
         weights = None if config.load_format == "dummy" else folder
         self.runner = ModelRunner(self.model_config, config, weights, max_model_len)
-        self.blocks = BlockManager(self.runner.num_blocks, config.block_size)
+        self.blocks = BlockManager(self.runner.num_blocks, config.block_size, config.max_num_seqs,
+                                   self.runner.max_blocks_per_seq)  # fmt: skip
+        self.runner.block_tables = self.blocks.tables
         self.scheduler = Scheduler(config, self.blocks)
         # A sequence never outgrows the model or the whole cache (it could never be scheduled again).
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)

@@ -152,7 +152,8 @@ class CausalLM(nn.Module):
         return self.norm(h)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(hidden).float()
+        """In the model's dtype: greedy argmax needs no fp32 copy of a [batch, vocab] matrix."""
+        return self.lm_head(hidden)
 
 
 # -- weights ----------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class ModelRunner:
         else:
             load_weights(self.model, safetensors_tensors(weights_folder))
         self.sampler = Sampler()
+        self.block_tables: np.ndarray | None = None  # the block manager's per-sequence rows
 
         self.num_blocks = self._plan_kv_blocks()
         mc = model_config
@@ -114,7 +115,7 @@ class ModelRunner:
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        tables = [list(range(i * blocks_per_seq, (i + 1) * blocks_per_seq)) for i in range(num_seqs)]
+        tables = np.arange(num_seqs * blocks_per_seq, dtype=np.int32).reshape(num_seqs, blocks_per_seq)
         ids = np.zeros(num_seqs * seq_len, dtype=np.int64)
         positions = np.tile(np.arange(seq_len), num_seqs)
         meta = self._prefill_metadata([0] * num_seqs, [seq_len] * num_seqs, tables)
@@ -132,21 +133,23 @@ class ModelRunner:
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)
 
-    @staticmethod
-    def _block_table_array(tables: list[list[int]], rows: int, fill: int = 0) -> np.ndarray:
-        """[rows, longest table]; entries past a table's end are never read, except row padding's first
-        entry, which must point at the scratch block (`fill`)."""
-        array = np.full((rows, max(len(t) for t in tables)), fill, dtype=np.int32)
-        for i, table in enumerate(tables):
-            array[i, : len(table)] = table
-        return array
+    def _gather_tables(self, seqs, rows: int, fill: int = 0) -> np.ndarray:
+        """[rows, longest table] block ids of `seqs`; entries past a table's end are never read, except
+        the first entry of a padding row, which must point at the scratch block (`fill`)."""
+        width = max(len(s.block_table) for s in seqs)
+        tables = self.block_tables[[s.table_row for s in seqs], :width]
+        if rows == len(seqs):
+            return tables
+        padded = np.full((rows, width), fill, dtype=np.int32)
+        padded[: len(seqs)] = tables
+        return padded
 
-    def _prefill_metadata(self, starts, ends, tables) -> AttentionMetadata:
+    def _prefill_metadata(self, starts, ends, tables: np.ndarray) -> AttentionMetadata:
         bs = self.block_size
         slots = []
         for start, end, table in zip(starts, ends, tables):
             positions = np.arange(start, end)
-            slots.append(np.asarray(table, dtype=np.int64)[positions // bs] * bs + positions % bs)
+            slots.append(table[positions // bs].astype(np.int64) * bs + positions % bs)
         query_lens = [e - s for s, e in zip(starts, ends)]
         cu = np.zeros(len(starts) + 1, dtype=np.int32)
         np.cumsum(query_lens, out=cu[1:])
@@ -154,7 +157,7 @@ class ModelRunner:
             is_prefill=True,
             slot_mapping=self._to_device(np.concatenate(slots)),
             context_lens=self._to_device(np.asarray(ends, dtype=np.int32)),
-            block_tables=self._to_device(self._block_table_array(tables, len(tables))),
+            block_tables=self._to_device(np.ascontiguousarray(tables)),
             cu_query_lens=self._to_device(cu),
             max_query_len=max(query_lens),
             query_lens_cpu=query_lens,
@@ -174,7 +177,7 @@ class ModelRunner:
         ends = [s.num_tokens for s in seqs]
         ids = np.fromiter((t for s, a in zip(seqs, starts) for t in s.token_ids[a:]), dtype=np.int64)
         positions = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
-        meta = self._prefill_metadata(starts, ends, [s.block_table for s in seqs])
+        meta = self._prefill_metadata(starts, ends, self._gather_tables(seqs, len(seqs)))
         hidden = self.model(self._to_device(ids), self._to_device(positions), meta)
         return hidden[meta.cu_query_lens[1:].long() - 1]
 
@@ -190,7 +193,7 @@ class ModelRunner:
         packed[1, :n] = positions
         packed[2, :n] = [s.block_table[p // bs] * bs + p % bs for s, p in zip(seqs, positions)]
         packed[3, :n] = packed[1, :n] + 1
-        return packed, self._block_table_array([s.block_table for s in seqs], rows, fill=scratch)
+        return packed, self._gather_tables(seqs, rows, fill=scratch)
 
     def _decode(self, seqs) -> torch.Tensor:
         n = len(seqs)

@@ -45,7 +45,7 @@ class Sequence:
     __slots__ = (
         "seq_id", "request", "index", "params", "token_ids", "num_prompt_tokens", "max_len",
         "status", "finish_reason", "block_table", "block_hashes", "num_computed_tokens",
-        "num_cached_tokens", "key_a", "key_b",
+        "num_cached_tokens", "key_a", "key_b", "table_row",
     )  # fmt: skip
 
     def __init__(self, request: Request, index: int, prompt_ids: list[int], params: SeqParams, max_len: int, keys):
@@ -59,6 +59,7 @@ class Sequence:
         self.status = Status.WAITING
         self.finish_reason: str | None = None
         self.block_table: list[int] = []
+        self.table_row = -1  # its row in the block manager's table array while it holds blocks
         self.block_hashes: list[int] = []  # hash of each full block, in order (the prefix-cache keys)
         self.num_computed_tokens = 0  # tokens whose K/V are in the cache
         self.num_cached_tokens = 0  # of those, tokens found in the prefix cache at admission
