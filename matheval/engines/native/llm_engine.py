@@ -216,8 +216,11 @@ class LLMEngine:
 
     def native_stats(self) -> dict:
         prefix = self.blocks.stats
+        steps = self.counters["decode_steps"]
         return {
             **self.counters,
+            # EngineStats.mean_batch (sequences / steps) means little for continuous batching; this does
+            "mean_decode_batch": round(self.counters["decode_tokens"] / steps, 2) if steps else 0.0,
             "preemptions": self.scheduler.num_preemptions,
             "kv_blocks": self.runner.num_blocks,
             "block_size": self.config.block_size,
