@@ -130,10 +130,10 @@ class LLMEngine:
     def step(self) -> None:
         started = time.perf_counter()
         seqs, is_prefill = self.scheduler.schedule()
+        if not seqs:  # everything running was just preempted: the freed blocks admit someone now
+            seqs, is_prefill = self.scheduler.schedule()
         if not seqs:
-            if self.scheduler.waiting and not self.scheduler.running:
-                raise RuntimeError("a waiting sequence cannot get KV-cache blocks although nothing runs")
-            return
+            raise RuntimeError("no sequence can get KV-cache blocks although the cache is free (a bug)")
         kind = "prefill" if is_prefill else "decode"
         self.counters[f"{kind}_steps"] += 1
         self.counters[f"{kind}_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
