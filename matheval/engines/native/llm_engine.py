@@ -154,6 +154,7 @@ class LLMEngine:
         elapsed = time.perf_counter() - started
         self.counters[f"{kind}_seconds"] += elapsed
         self.stats.calls += 1
+        self.stats.batch_rows += len(seqs)
         self.stats.max_batch = max(self.stats.max_batch, len(seqs))
         self.stats.busy_seconds += elapsed
 
