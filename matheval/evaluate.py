@@ -6,6 +6,7 @@ Kept out of the CLI so tests and scripts call exactly what users run.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ def run_eval(config: EvalConfig) -> Outcome:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
 
     paths = run_paths(config.results_dir, config.round, model.display, config.dataset, len(problems), config.label)
+    fresh_folder = not paths.folder.exists()
     ensure_writable(paths.folder)
     identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
                 "seed": config.seed, "runs": config.runs, "params": params.identity()}
@@ -163,6 +165,12 @@ def run_eval(config: EvalConfig) -> Outcome:
         write_metrics_txt(paths, row, summary)
         log.write(f"done accuracy={summary.accuracy:.4f} correct={summary.correct}/{summary.count} wall={wall:.1f}s")
         return Outcome(paths, summary, row, total - resumed)
+    except BaseException:
+        if fresh_folder and not journal.records:  # failed before anything was computed: leave no trace
+            journal.close()
+            log.close()
+            shutil.rmtree(paths.folder, ignore_errors=True)
+        raise
     finally:
         journal.close()
         log.close()

@@ -10,7 +10,7 @@ from ..errors import UserError
 from ..models import ModelRef
 from .base import Completion, Engine, EngineOptions, EngineStats, Request, Sampling
 
-BACKENDS = ("transformers",)
+BACKENDS = ("transformers", "native")
 
 
 def create_engine(backend: str, model: ModelRef, options: EngineOptions) -> Engine:
@@ -19,6 +19,10 @@ def create_engine(backend: str, model: ModelRef, options: EngineOptions) -> Engi
         from .transformers_engine import TransformersBackend
 
         return Batcher(TransformersBackend(model.path, options), batch_size=int(options.batch_size))
+    if backend == "native":
+        from .native import NativeEngine
+
+        return NativeEngine(model.path, options)
     raise UserError(f"unknown --inference_backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 

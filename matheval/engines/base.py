@@ -64,9 +64,10 @@ class Request:
 class EngineStats:
     """What the engine did over a run: how well the concurrent workflows filled its batches."""
 
-    calls: int = 0  # batches (or server requests) executed
+    calls: int = 0  # batches executed: generate calls, engine steps, or server requests
     requests: int = 0  # requests served
     sequences: int = 0  # sequences generated (a request with n=4 counts 4)
+    batch_rows: int = 0  # sum over calls of the sequences in that call
     prompt_tokens: int = 0
     completion_tokens: int = 0
     busy_seconds: float = 0.0
@@ -74,7 +75,8 @@ class EngineStats:
 
     @property
     def mean_batch(self) -> float:
-        return self.sequences / self.calls if self.calls else 0.0
+        """Sequences per engine call: how full the batches were."""
+        return self.batch_rows / self.calls if self.calls else 0.0
 
     def as_dict(self) -> dict:
         return {

@@ -197,6 +197,7 @@ class TransformersBackend:
         results = [self.finish_row(row, sequences[i, width:].tolist()) for i, row in enumerate(rows)]
         self.stats.calls += 1
         self.stats.sequences += len(rows)
+        self.stats.batch_rows += len(rows)
         self.stats.max_batch = max(self.stats.max_batch, len(rows))
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
         self.stats.completion_tokens += sum(tokens for _, tokens, _ in results)

@@ -1,0 +1,368 @@
+"""Native-engine throughput on the `throughput` workload (BENCH_ANCHORS.md), with same-run baselines.
+
+    PYTHONPATH=. python benchmarks/native_throughput.py --out /tmp/bench            # GPU, everything
+    PYTHONPATH=. python benchmarks/native_throughput.py --device cpu --tiny --num-seqs 8   # dry run
+
+Steps (each can be switched off): versions; Triton kernels against the torch path (relative error and
+achieved bandwidth); engine variants on the workload (random bf16 weights, EOS ignored, useful tokens
+= the sum of each sequence's own output length); greedy agreement with transformers on the same
+weights; transformers `generate` with one static batch, eager. Prints a table last and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from matheval.engines.base import EngineOptions, Sampling  # noqa: E402
+from matheval.engines.native import NativeEngine  # noqa: E402
+from matheval.engines.native.config import ModelConfig  # noqa: E402
+from matheval.engines.native.model import load_weights  # noqa: E402
+
+TINY = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": True}  # fmt: skip
+
+
+T0 = time.perf_counter()
+SWEEP = False  # --sweep: try every tile setting of the kernels
+
+
+def log(*parts):
+    print(*parts, flush=True)
+
+
+def workload(num_seqs: int, low: int, high: int, vocab: int, seed: int):
+    """Prompts of random token ids and per-sequence output lengths, both uniform in [low, high]."""
+    rng = np.random.default_rng(seed)
+    in_lens = rng.integers(low, high + 1, num_seqs)
+    out_lens = rng.integers(low, high + 1, num_seqs)
+    prompts = [rng.integers(100, min(vocab, 150000), n).tolist() for n in in_lens]
+    return prompts, out_lens.tolist()
+
+
+def roofline(model_config: ModelConfig, n_params: int, in_lens, out_lens, bandwidth: float, bytes_per: int = 2):
+    """BENCH_ANCHORS.md's floor: every decode step reads all weights once plus the KV cache of every running
+    sequence; all sequences start together; time = bytes / bandwidth."""
+    mc = model_config
+    kv_per_token = mc.num_layers * 2 * mc.num_kv_heads * mc.head_dim * bytes_per
+    steps = max(out_lens)
+    weight_bytes = n_params * bytes_per
+    kv_bytes = sum(kv_per_token * (i * o + o * (o - 1) // 2) for i, o in zip(in_lens, out_lens))
+    seconds = (steps * weight_bytes + kv_bytes) / bandwidth
+    return {"steps": steps, "weight_TB": steps * weight_bytes / 1e12, "kv_TB": kv_bytes / 1e12,
+            "floor_seconds": seconds, "floor_tok_s": sum(out_lens) / seconds}  # fmt: skip
+
+
+def kernel_check(results: dict) -> None:
+    """Triton paged attention vs the torch path on random data (fresh inputs, poisoned outputs)."""
+    from matheval.engines.native import triton_kernels as tk
+
+    torch.manual_seed(1)
+    dev, dt = "cuda", torch.bfloat16
+    bs, kvh, heads, dim, nblocks = 16, 2, 12, 128, 30000
+    kc = torch.randn(nblocks, bs, kvh, dim, device=dev, dtype=dt)
+    vc = torch.randn(nblocks, bs, kvh, dim, device=dev, dtype=dt)
+    ctx = torch.randint(1, 1500, (256,), device=dev, dtype=torch.int32)
+    width = 94
+    tables = torch.randperm(nblocks, device=dev)[: 256 * width].view(256, width).to(torch.int32)
+
+    def reference(q, i, q_len):
+        c = int(ctx[i])
+        blocks = tables[i, : -(-c // bs)].long()
+        k = kc[blocks].flatten(0, 1)[:c].float().repeat_interleave(heads // kvh, 1)
+        v = vc[blocks].flatten(0, 1)[:c].float().repeat_interleave(heads // kvh, 1)
+        s = torch.einsum("qhd,khd->hqk", q.float(), k) * dim**-0.5
+        mask = torch.arange(c, device=dev)[None, :] <= torch.arange(c - q_len, c, device=dev)[:, None]
+        return torch.einsum("hqk,khd->qhd", s.masked_fill(~mask, float("-inf")).softmax(-1), v)
+
+    q = torch.randn(256, heads, dim, device=dev, dtype=dt)
+    out = torch.full_like(q, float("nan"))
+    tk.paged_decode(q, kc, vc, out, tables, ctx, dim**-0.5)
+    ref = torch.cat([reference(q[i : i + 1], i, 1) for i in range(256)])
+    results["decode_rel_err"] = ((out.float() - ref).norm() / ref.norm()).item()
+    import triton.testing
+
+    kv_bytes = int(ctx.sum()) * kvh * dim * 2 * 2
+    sweep = []
+    decode_grid = [(b, w, st) for b in (32, 64, 128) for w in (2, 4, 8) for st in (1, 2, 3, 4)]
+    if not SWEEP:
+        decode_grid = [tuple(tk.DECODE_CONFIG[k] for k in ("BLOCK_N", "num_warps", "num_stages"))]
+    for block_n, warps, stages in decode_grid:
+        tk.DECODE_CONFIG.update(BLOCK_N=block_n, num_warps=warps, num_stages=stages)
+        try:
+            ms = triton.testing.do_bench(lambda: tk.paged_decode(q, kc, vc, out, tables, ctx, dim**-0.5),
+                                         warmup=5, rep=20, return_mode="median")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - a shape the compiler refuses is just skipped
+            log("decode config failed", block_n, warps, stages, repr(exc)[:200])
+            continue
+        sweep.append({"BLOCK_N": block_n, "num_warps": warps, "num_stages": stages, "us": round(ms * 1e3, 1),
+                      "GBps": round(kv_bytes / (ms * 1e-3) / 1e9)})  # fmt: skip
+    best = min(sweep, key=lambda r: r["us"])
+    tk.DECODE_CONFIG.update({k: best[k] for k in ("BLOCK_N", "num_warps", "num_stages")})
+    results["decode_sweep"] = sweep
+    results["decode_best"] = best
+    # prefill: 8 sequences, new tokens after a cached prefix of their context
+    q_lens = torch.minimum(ctx[:8], torch.randint(1, 900, (8,), device=dev, dtype=torch.int32))
+    cu = torch.zeros(9, device=dev, dtype=torch.int32)
+    cu[1:] = q_lens.cumsum(0)
+    q = torch.randn(int(cu[-1]), heads, dim, device=dev, dtype=dt)
+    out = torch.full_like(q, float("nan"))
+    tk.paged_prefill(q, kc, vc, out, tables[:8], ctx[:8], cu, int(q_lens.max()), dim**-0.5)
+    ref = torch.cat([reference(q[cu[i] : cu[i + 1]], i, int(q_lens[i])) for i in range(8)])
+    results["prefill_rel_err"] = ((out.float() - ref).norm() / ref.norm()).item()
+    # prefill speed: 16 fresh prompts of 1024 tokens, against torch's SDPA (flash) on contiguous tensors
+    n_seq, length = 16, 1024
+    tables16 = torch.arange(n_seq * 64, device=dev, dtype=torch.int32).view(n_seq, 64)
+    ctx16 = torch.full((n_seq,), length, device=dev, dtype=torch.int32)
+    cu16 = torch.arange(0, n_seq + 1, device=dev, dtype=torch.int32) * length
+    q = torch.randn(n_seq * length, heads, dim, device=dev, dtype=dt)
+    out = torch.empty_like(q)
+    flops = 4 * n_seq * heads * dim * length * length / 2
+    sweep = []
+    prefill_grid = [(64, 64, 4, 2), (64, 64, 4, 3), (128, 64, 4, 2), (128, 64, 8, 2), (128, 64, 8, 3), (128, 32, 4, 2),
+                    (64, 32, 4, 3)]  # fmt: skip
+    if not SWEEP:
+        prefill_grid = [tuple(tk.PREFILL_CONFIG[k] for k in ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"))]
+    for block_m, block_n, warps, stages in prefill_grid:
+        tk.PREFILL_CONFIG.update(BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps, num_stages=stages)
+        try:
+            ms = triton.testing.do_bench(
+                lambda: tk.paged_prefill(q, kc, vc, out, tables16, ctx16, cu16, length, dim**-0.5),
+                warmup=5, rep=20, return_mode="median")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001
+            log("prefill config failed", block_m, block_n, warps, stages, repr(exc)[:200])
+            continue
+        sweep.append({"BLOCK_M": block_m, "BLOCK_N": block_n, "num_warps": warps, "num_stages": stages,
+                      "us": round(ms * 1e3, 1), "TFLOPs": round(flops / (ms * 1e-3) / 1e12, 1)})  # fmt: skip
+    best = min(sweep, key=lambda r: r["us"])
+    tk.PREFILL_CONFIG.update({k: best[k] for k in ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages")})
+    results["prefill_sweep"] = sweep
+    results["prefill_best"] = best
+    qs = torch.randn(n_seq, heads, length, dim, device=dev, dtype=dt)
+    ks = torch.randn(n_seq, kvh, length, dim, device=dev, dtype=dt)
+    sdpa = lambda: torch.nn.functional.scaled_dot_product_attention(qs, ks, ks, is_causal=True, enable_gqa=True)  # noqa: E731
+    ms = triton.testing.do_bench(sdpa, warmup=5, rep=20, return_mode="median")
+    results["prefill_sdpa_us"] = round(ms * 1e3, 1)
+    log("kernels:", json.dumps({k: v for k, v in results.items() if not k.endswith("sweep")}))
+
+
+def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, warm: bool = True):
+    options = EngineOptions(device=device, extra={"load_format": "dummy", "ignore_eos": True, **extra})
+    started = time.perf_counter()
+    engine = NativeEngine(config_path, options)
+    setup = time.perf_counter() - started
+    if warm:  # compiles the prefill kernel's shapes, touches every path once
+        engine.generate_many([(p[:64], Sampling(max_tokens=16)) for p in prompts[:8]])
+    before = dict(engine.native_stats())
+    started = time.perf_counter()
+    completions = engine.generate_many([(p, Sampling(max_tokens=n)) for p, n in zip(prompts, out_lens)])
+    wall = time.perf_counter() - started
+    after = engine.native_stats()
+    useful = sum(c.completion_tokens[0] for c in completions)
+    assert useful == sum(out_lens), (useful, sum(out_lens))
+    delta = {k: round(after[k] - before.get(k, 0), 3) for k in after if k.startswith(("prefill", "decode", "preempt"))}
+    return engine, {"setup_s": round(setup, 2), "wall_s": round(wall, 3), "useful_tokens": useful,
+                    "tok_s": round(useful / wall, 1), "stats": delta, "kv_blocks": after["kv_blocks"]}  # fmt: skip
+
+
+def decode_step_time(engine: NativeEngine, batch: int, context: int) -> dict:
+    """GPU time of one captured decode step (graph replay) at a given batch and context, no host work:
+    the gap to the measured wall time per decode step is the engine's host overhead."""
+    import triton.testing
+
+    runner = engine.core.runner
+    if batch not in runner.graphs:
+        return {}
+    blocks = -(-context // runner.block_size)
+    tables = torch.randperm(runner.num_blocks, device="cuda")[: batch * blocks].view(batch, blocks).to(torch.int32)
+    runner.graph_tables[:batch, :blocks].copy_(tables)
+    runner.graph_inputs[0, :batch] = torch.randint(100, 1000, (batch,))
+    runner.graph_inputs[1, :batch] = context - 1
+    runner.graph_inputs[2, :batch] = tables[:, -1].long() * runner.block_size + (context - 1) % runner.block_size
+    runner.graph_inputs[3, :batch] = context
+    replay, out = runner.graphs[batch]
+    ms = triton.testing.do_bench(replay, warmup=5, rep=50, return_mode="median")
+    head = lambda: runner.sampler(runner.model.logits(out), [])  # noqa: E731 - lm_head + argmax (greedy)
+    ms_head = triton.testing.do_bench(head, warmup=5, rep=50, return_mode="median")
+    mc = engine.core.model_config
+    n_bytes = sum(p.numel() for p in runner.model.parameters()) * 2 + batch * context * mc.num_layers * 2 * mc.num_kv_heads * mc.head_dim * 2
+    runner.graph_inputs[2].fill_(runner.cache.scratch_block * runner.block_size)
+    runner.graph_inputs[3].fill_(1)
+    return {"batch": batch, "context": context, "graph_ms": round(ms, 3), "lm_head_argmax_ms": round(ms_head, 3),
+            "GBps": round(n_bytes / ((ms + ms_head) * 1e-3) / 1e9)}  # fmt: skip
+
+
+def hf_model_from_config(config_path: str, device: str, dtype):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(config_path)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa")
+    return model.eval()
+
+
+def agreement(engine: NativeEngine, hf, prompts, new_tokens: int, device: str) -> list[dict]:
+    """Greedy tokens of native (all prompts batched) vs transformers (one prompt at a time), same weights."""
+    load_weights(engine.core.runner.model, hf.state_dict().items())
+    completions = engine.generate_many([(p, Sampling(max_tokens=new_tokens)) for p in prompts])
+    rows = []
+    for prompt, completion in zip(prompts, completions):
+        ids = torch.tensor([prompt], device=device)
+        with torch.no_grad():
+            out = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, do_sample=False,
+                              eos_token_id=None, pad_token_id=0)  # fmt: skip
+            theirs = out[0, len(prompt) :].tolist()
+            mine = completion.token_ids[0]
+            first = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), None)
+            row = {"prompt_len": len(prompt), "first_divergence": first, "tokens": len(theirs)}
+            if first is not None:  # how close the two choices were in transformers' own logits there
+                logits = hf(torch.tensor([prompt + theirs[:first]], device=device)).logits[0, -1].float()
+                row["logit_gap_at_divergence"] = round((logits[theirs[first]] - logits[mine[first]]).item(), 4)
+                row["logit_std"] = round(logits.std().item(), 4)
+        rows.append(row)
+    return rows
+
+
+def hf_static(hf, prompts, out_lens, device: str) -> dict:
+    """transformers generate, one left-padded static batch, eager, running to the longest output."""
+    from transformers import GenerationConfig
+
+    width = max(len(p) for p in prompts)
+    ids = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = torch.tensor(p)
+        mask[i, width - len(p) :] = 1
+    config = GenerationConfig(max_new_tokens=max(out_lens), do_sample=False, eos_token_id=None, pad_token_id=0)
+    torch.cuda.synchronize() if device == "cuda" else None
+    started = time.perf_counter()
+    with torch.no_grad():
+        out = hf.generate(ids, attention_mask=mask, generation_config=config)
+    torch.cuda.synchronize() if device == "cuda" else None
+    wall = time.perf_counter() - started
+    assert out.shape[1] - width == max(out_lens)
+    return {"wall_s": round(wall, 2), "useful_tokens": sum(out_lens), "tok_s": round(sum(out_lens) / wall, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default=str(HERE / "configs" / "qwen2.5-1.5b.json"))
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="a two-layer model (dry runs on the CPU)")
+    parser.add_argument("--num-seqs", type=int, default=256)
+    parser.add_argument("--low", type=int, default=100)
+    parser.add_argument("--high", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", default="graphs,eager,graphs_bt32k", help="comma list of names from VARIANTS")
+    parser.add_argument("--skip", default="", help="comma list: kernels,agreement,hf_static")
+    parser.add_argument("--bandwidth", type=float, default=3.0e12, help="bytes/s for the floor (anchors: 3 TB/s)")
+    parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/native_bench"))
+    parser.add_argument("--sweep", action="store_true", help="sweep the kernels' tile settings")
+    parser.add_argument("--deadline", type=float, default=1e9, help="seconds; the transformers baseline needs ~220")
+    args = parser.parse_args()
+    global SWEEP
+    SWEEP = args.sweep
+    skip = set(filter(None, args.skip.split(",")))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = args.config
+    if args.tiny:
+        config_path = str(out_dir / "tiny.json")
+        Path(config_path).write_text(json.dumps(TINY))
+    model_config = ModelConfig.load(config_path)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "config": Path(args.config).name, "args": vars(args)}
+    env = {"python": platform.python_version(), "torch": torch.__version__}
+    try:
+        import transformers
+        import triton
+
+        env.update(transformers=transformers.__version__, triton=triton.__version__)
+    except ImportError:
+        pass
+    if args.device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        env.update(gpu=props.name, sms=props.multi_processor_count, memory_gb=round(props.total_memory / 2**30, 1))
+    results["env"] = env
+    log("env:", json.dumps(env))
+
+    if args.device == "cuda" and "kernels" not in skip:
+        results["kernels"] = {}
+        kernel_check(results["kernels"])
+
+    hf = None
+    if not {"agreement", "hf_static"} <= skip:  # first, so that the engines size their KV caches around it
+        hf = hf_model_from_config(config_path, args.device, torch.bfloat16 if args.device == "cuda" else torch.float32)
+
+    prompts, out_lens = workload(args.num_seqs, args.low, args.high, model_config.vocab_size, args.seed)
+    in_lens = [len(p) for p in prompts]
+    variants = {
+        "graphs": {},
+        "eager": {"enforce_eager": True},
+        "graphs_bt32k": {"max_num_batched_tokens": 32768},
+    }
+    engine = None
+    results["variants"] = {}
+    for name in filter(None, args.variants.split(",")):
+        if engine is not None:
+            engine.close()
+        try:
+            engine, row = run_engine(config_path, variants[name], prompts, out_lens, args.device)
+            if args.device == "cuda" and engine.core.runner.graphs:
+                row["decode_step"] = [decode_step_time(engine, b, c) for b, c in ((256, 1100), (128, 1500), (32, 1500))]
+        except Exception:  # noqa: BLE001 - one broken variant must not cost the others
+            import traceback
+
+            traceback.print_exc()
+            engine, row = None, {"error": traceback.format_exc()[-2000:], "tok_s": 0.0}
+        results["variants"][name] = row
+        log(f"variant {name}:", json.dumps(row))
+        (out_dir / "native_throughput.json").write_text(json.dumps(results, indent=1))
+    n_params = sum(p.numel() for p in engine.core.runner.model.parameters()) if engine else 0
+    results["workload"] = {"num_seqs": args.num_seqs, "useful_tokens": sum(out_lens), "prompt_tokens": sum(in_lens),
+                           "roofline": roofline(model_config, n_params, in_lens, out_lens, args.bandwidth),
+                           "params": n_params}  # fmt: skip
+    log("workload:", json.dumps(results["workload"]))
+
+    if "agreement" not in skip and engine is not None:
+        try:
+            results["agreement"] = agreement(engine, hf, [p[:200] for p in prompts[:4]], 64, args.device)
+            log("agreement:", json.dumps(results["agreement"]))
+        except Exception:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc()
+    if engine is not None:
+        engine.close()
+    if "hf_static" not in skip and time.perf_counter() - T0 > args.deadline - 220:
+        log("hf_static skipped: not enough time left before the deadline")
+    elif "hf_static" not in skip:
+        results["hf_static"] = hf_static(hf, prompts, out_lens, args.device)
+        log("hf_static:", json.dumps(results["hf_static"]))
+    (out_dir / "native_throughput.json").write_text(json.dumps(results, indent=1))
+
+    floor = results["workload"]["roofline"]["floor_tok_s"]
+    log("\n| path | output tok/s | % of floor |")
+    log("| --- | --- | --- |")
+    for name, row in results["variants"].items():
+        log(f"| native {name} | {row['tok_s']:,.0f} | {100 * row['tok_s'] / floor:.1f}% |")
+    if "hf_static" in results:
+        row = results["hf_static"]
+        log(f"| transformers static 256 eager | {row['tok_s']:,.0f} | {100 * row['tok_s'] / floor:.1f}% |")
+    log(f"| floor ({args.bandwidth / 1e12:.1f} TB/s) | {floor:,.0f} | 100% |")
+
+
+if __name__ == "__main__":
+    main()

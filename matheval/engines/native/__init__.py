@@ -1,0 +1,19 @@
+"""`--inference_backend native`: a compact continuous-batching engine on torch and Triton alone.
+
+Layout, one job per module:
+  config        model shape (config.json) and engine knobs (EngineOptions.extra)
+  sequence      a generated sequence and the request that owns it
+  block_manager paged KV-cache blocks, prefix sharing by block hash, reference counts
+  scheduler     which sequences prefill or decode in the next step; preemption
+  model         the Llama / Qwen2 / Qwen3 decoder and its weight loading
+  attention     K/V storage and attention over the paged cache (torch path, Triton path)
+  triton_kernels paged decode and prefill attention kernels
+  sampler       greedy / temperature / top-p with per-sample reproducible noise
+  model_runner  input tensors, memory plan, CUDA graphs, one model step
+  llm_engine    the synchronous core loop: step, finish rules, completions
+  engine        NativeEngine: the async Engine interface on a background thread
+"""
+
+from .engine import NativeEngine
+
+__all__ = ["NativeEngine"]

@@ -1,0 +1,235 @@
+"""The synchronous engine core: requests in, one model step at a time, completions out.
+
+Everything here runs on one thread (the engine thread of `NativeEngine`, or the caller's for tests):
+add requests, call `step()` while `has_work()`, and each request's `on_done` fires when its last
+sequence finishes. A step schedules a batch, runs the model, appends each sampled token and decides
+whether its sequence is done (EOS, a stop string, max_tokens, the length limit).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from matheval.errors import UserError
+
+from ..base import EngineStats, Sampling
+from .block_manager import BlockManager
+from .config import EngineConfig, ModelConfig
+from .model_runner import ModelRunner
+from .sampler import sample_keys
+from .scheduler import Scheduler
+from .sequence import NativeCompletion, Request, SeqParams, Sequence, Status
+
+
+def locate(model_path: str, load_format: str) -> tuple[Path | None, Path]:
+    """(checkpoint folder or None, config.json) for a folder, a bare config.json (dummy weights) or a hub id."""
+    path = Path(model_path).expanduser()
+    if path.is_file() and path.suffix == ".json":
+        if load_format != "dummy":
+            raise UserError(f"{path} is a bare config: weights come from a folder, or pass load_format=dummy")
+        return None, path
+    if not path.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.jinja", "tokenizer*"]))
+        except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
+            raise UserError(f"cannot find model {model_path!r} locally or download it: {exc}") from None
+    return path, path / "config.json"
+
+
+def load_tokenizer(folder: Path | None):
+    if folder is None or not any(folder.glob("tokenizer*")):
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def eos_ids(model_config: ModelConfig, folder: Path | None, tokenizer) -> frozenset[int]:
+    """EOS tokens from config.json, generation_config.json and the tokenizer together (chat models
+    often end turns with a token only one of them names)."""
+    ids = set(model_config.eos_token_ids)
+    generation = folder / "generation_config.json" if folder else None
+    if generation and generation.exists():
+        eos = json.loads(generation.read_text()).get("eos_token_id")
+        ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer is not None and tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return frozenset(ids)
+
+
+class LLMEngine:
+    def __init__(self, model_path: str, config: EngineConfig):
+        self.config = config
+        folder, config_file = locate(model_path, config.load_format)
+        self.model_config = ModelConfig.load(config_file)
+        self.tokenizer = load_tokenizer(folder)
+        self.eos_ids = eos_ids(self.model_config, folder, self.tokenizer)
+        max_model_len = min(config.max_model_len or self.model_config.max_position_embeddings,
+                            self.model_config.max_position_embeddings)  # fmt: skip
+        weights = None if config.load_format == "dummy" else folder
+        self.runner = ModelRunner(self.model_config, config, weights, max_model_len)
+        self.blocks = BlockManager(self.runner.num_blocks, config.block_size, config.max_num_seqs,
+                                   self.runner.max_blocks_per_seq)  # fmt: skip
+        self.runner.block_tables = self.blocks.tables
+        self.scheduler = Scheduler(config, self.blocks)
+        # A sequence never outgrows the model or the whole cache (it could never be scheduled again).
+        self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
+        self._rng = random.Random(config.seed)
+        self.stats = EngineStats()
+        self.counters = {"prefill_steps": 0, "decode_steps": 0, "prefill_tokens": 0, "decode_tokens": 0,
+                         "prefill_seconds": 0.0, "decode_seconds": 0.0}  # fmt: skip
+
+    # -- requests -------------------------------------------------------------------------------------------
+    def validate(self, prompt_ids: list[int], sampling: Sampling) -> None:
+        """Raise UserError for a request that can never run; safe to call from any thread."""
+        if not prompt_ids:
+            raise UserError("empty prompt: give the native engine at least one token")
+        if len(prompt_ids) >= self.max_seq_len:
+            raise UserError(
+                f"prompt of {len(prompt_ids)} tokens does not fit the native engine's limit of {self.max_seq_len} "
+                "tokens: shorten it or raise max_model_len"
+            )
+        if sampling.n < 1 or sampling.max_tokens < 1:
+            raise UserError("sampling needs n >= 1 and max_tokens >= 1")
+        if not 0.0 < sampling.top_p <= 1.0 or sampling.temperature < 0.0:
+            raise UserError("sampling needs 0 < top_p <= 1 and temperature >= 0")
+        if sampling.stop and self.tokenizer is None:
+            raise UserError("stop strings need a tokenizer: this model folder has none")
+
+    def add_request(self, request: Request, sampling: Sampling, ignore_eos: bool | None = None) -> None:
+        params = SeqParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            stop=tuple(s for s in sampling.stop if s),
+            ignore_eos=self.config.ignore_eos if ignore_eos is None else ignore_eos,
+        )
+        seed = sampling.seed if sampling.seed is not None else self._rng.getrandbits(64)
+        max_len = min(self.max_seq_len, len(request.prompt_ids) + sampling.max_tokens)
+        request.seqs = [
+            Sequence(request, i, request.prompt_ids, params, max_len, sample_keys(seed, i)) for i in range(sampling.n)
+        ]
+        request.unfinished = sampling.n
+        for seq in request.seqs:
+            self.scheduler.add(seq)
+        self.stats.requests += 1
+
+    def abort(self, request: Request) -> None:
+        request.aborted = True
+        self.scheduler.abort(request.seqs)
+
+    def has_work(self) -> bool:
+        return self.scheduler.has_work()
+
+    # -- stepping -------------------------------------------------------------------------------------------
+    def step(self) -> None:
+        started = time.perf_counter()
+        seqs, is_prefill = self.scheduler.schedule()
+        if not seqs:  # everything running was just preempted: the freed blocks admit someone now
+            seqs, is_prefill = self.scheduler.schedule()
+        if not seqs:
+            raise RuntimeError("no sequence can get KV-cache blocks although the cache is free (a bug)")
+        kind = "prefill" if is_prefill else "decode"
+        self.counters[f"{kind}_steps"] += 1
+        self.counters[f"{kind}_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
+        tokens = self.runner.run(seqs, is_prefill)
+        finished_any = False
+        for seq, token in zip(seqs, tokens):
+            seq.num_computed_tokens = seq.num_tokens
+            self.blocks.register_computed(seq)
+            seq.token_ids.append(token)
+            reason = self._finish_reason(seq, token)
+            if reason is not None:
+                seq.finish_reason = reason
+                self.scheduler.finish(seq)
+                finished_any = True
+                self._seq_done(seq)
+        if finished_any:
+            self.scheduler.drop_finished()
+        elapsed = time.perf_counter() - started
+        self.counters[f"{kind}_seconds"] += elapsed
+        self.stats.calls += 1
+        self.stats.batch_rows += len(seqs)
+        self.stats.max_batch = max(self.stats.max_batch, len(seqs))
+        self.stats.busy_seconds += elapsed
+
+    def _finish_reason(self, seq: Sequence, token: int) -> str | None:
+        params = seq.params
+        if token in self.eos_ids and not params.ignore_eos:
+            return "stop"
+        if params.stop and self._tail_has_stop(seq):
+            return "stop"
+        if seq.num_output_tokens >= params.max_tokens or seq.num_tokens >= seq.max_len:
+            return "length"
+        return None
+
+    def _tail_has_stop(self, seq: Sequence) -> bool:
+        """Decode only the last few tokens: a stop string completed by this token lies within them."""
+        window = max(len(s) for s in seq.params.stop) + 8
+        tail = self.tokenizer.decode(seq.output_ids[-window:], skip_special_tokens=True)
+        return any(s in tail for s in seq.params.stop)
+
+    def _seq_done(self, seq: Sequence) -> None:
+        request = seq.request
+        request.unfinished -= 1
+        if request.unfinished or request.aborted:
+            return
+        texts, reasons = [], []
+        for s in request.seqs:
+            text, reason = self._final_text(s), s.finish_reason
+            if s.params.stop:
+                cut = min((i for i in (text.find(stop) for stop in s.params.stop) if i >= 0), default=-1)
+                if cut >= 0:
+                    text, reason = text[:cut], "stop"
+            texts.append(text)
+            reasons.append(reason)
+        completion = NativeCompletion(
+            texts=texts,
+            prompt_tokens=len(request.prompt_ids),
+            completion_tokens=[s.num_output_tokens for s in request.seqs],
+            finish_reasons=reasons,
+            token_ids=[s.output_ids for s in request.seqs],
+        )
+        self.stats.sequences += len(request.seqs)
+        self.stats.prompt_tokens += completion.prompt_tokens
+        self.stats.completion_tokens += completion.total_completion_tokens
+        request.on_done(completion, None)
+
+    def _final_text(self, seq: Sequence) -> str:
+        if self.tokenizer is None:
+            return ""
+        return self.tokenizer.decode(seq.output_ids, skip_special_tokens=True)
+
+    def fail_all(self, error: BaseException) -> None:
+        """The engine broke: every pending request hears about it once."""
+        pending = {id(s.request): s.request for s in list(self.scheduler.waiting) + self.scheduler.running}
+        for request in pending.values():
+            if not request.aborted:
+                request.aborted = True
+                request.on_done(None, error)
+        self.scheduler.waiting.clear()
+        self.scheduler.running.clear()
+
+    def native_stats(self) -> dict:
+        prefix = self.blocks.stats
+        steps = self.counters["decode_steps"]
+        return {
+            **self.counters,
+            # EngineStats.mean_batch (sequences / steps) means little for continuous batching; this does
+            "mean_decode_batch": round(self.counters["decode_tokens"] / steps, 2) if steps else 0.0,
+            "preemptions": self.scheduler.num_preemptions,
+            "kv_blocks": self.runner.num_blocks,
+            "block_size": self.config.block_size,
+            "prefix_queried_blocks": prefix.queried_blocks,
+            "prefix_hit_blocks": prefix.hit_blocks,
+            "prefix_hit_tokens": prefix.hit_tokens,
+            "cuda_graphs": len(self.runner.graphs),
+        }
+
+
+__all__ = ["LLMEngine", "Request", "Status"]

@@ -1,0 +1,220 @@
+"""The decoder: Llama, Qwen2 (q/k/v biases) and Qwen3 (q/k RMSNorm) in one module tree.
+
+Tokens of all sequences in a step are flattened into one [tokens, hidden] batch; only attention needs
+to know which token belongs to which sequence, and it gets that from `AttentionMetadata`. The arithmetic
+follows transformers' reference implementation step for step (fp32 RMSNorm, rotate-half RoPE in the
+activation dtype) so that greedy outputs match it. q/k/v and gate/up projections are fused into one
+matrix each: one weight read instead of three (two) per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def inverse_frequencies(config: ModelConfig) -> torch.Tensor:
+    """RoPE frequencies, with Llama 3's long-context rescaling or linear scaling when configured."""
+    dim = config.head_dim
+    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+    scaling = config.rope_scaling or {}
+    kind = scaling.get("rope_type", scaling.get("type", "default"))
+    if kind == "linear":
+        inv_freq = inv_freq / scaling["factor"]
+    elif kind == "llama3":
+        factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+        original = scaling["original_max_position_embeddings"]
+        wavelength = 2 * math.pi / inv_freq
+        # Long wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
+        blend = ((original / wavelength - low) / (high - low)).clamp(0, 1)
+        inv_freq = (1 - blend) * inv_freq / factor + blend * inv_freq
+    return inv_freq
+
+
+class Rotary(nn.Module):
+    """cos/sin for every position, computed once in fp32 (position * frequency, as transformers does)."""
+
+    def __init__(self, config: ModelConfig, max_positions: int):
+        super().__init__()
+        self.model_config, self.max_positions = config, max_positions
+        self.register_buffer("cos", torch.empty(0), persistent=False)
+        self.register_buffer("sin", torch.empty(0), persistent=False)
+
+    def fill(self, device) -> None:
+        freqs = torch.arange(self.max_positions, dtype=torch.float)[:, None] * inverse_frequencies(self.model_config)
+        angles = torch.cat((freqs, freqs), dim=-1)
+        self.cos, self.sin = angles.cos().to(device), angles.sin().to(device)
+
+    def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor):
+        cos = self.cos[positions].unsqueeze(1).to(q.dtype)  # [tokens, 1, head_dim]
+        sin = self.sin[positions].unsqueeze(1).to(q.dtype)
+        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig, layer: int, rotary: Rotary, attention):
+        super().__init__()
+        self.layer = layer
+        self.num_heads, self.num_kv_heads, self.head_dim = config.num_heads, config.num_kv_heads, config.head_dim
+        self.q_size = self.num_heads * self.head_dim
+        self.kv_size = self.num_kv_heads * self.head_dim
+        self.qkv_proj = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=config.o_bias)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+            self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+        self.qk_norm = config.qk_norm
+        self.rotary = rotary
+        self.attention = attention  # the backend: stores K/V in the paged cache and attends over it
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, meta) -> torch.Tensor:
+        tokens = x.shape[0]
+        q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        q = q.view(tokens, self.num_heads, self.head_dim)
+        k = k.view(tokens, self.num_kv_heads, self.head_dim)
+        v = v.view(tokens, self.num_kv_heads, self.head_dim)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = self.rotary(positions, q, k)
+        out = self.attention(self.layer, q, k, v, meta)  # [tokens, heads, head_dim]
+        return self.o_proj(out.reshape(tokens, self.q_size))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.intermediate = config.intermediate_size
+        self.gate_up_proj = nn.Linear(config.hidden_size, 2 * self.intermediate, bias=config.mlp_bias)
+        self.down_proj = nn.Linear(self.intermediate, config.hidden_size, bias=config.mlp_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).split(self.intermediate, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: ModelConfig, layer: int, rotary: Rotary, attention):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = SelfAttention(config, layer, rotary, attention)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, h: torch.Tensor, positions: torch.Tensor, meta) -> torch.Tensor:
+        h = h + self.self_attn(self.input_layernorm(h), positions, meta)
+        return h + self.mlp(self.post_attention_layernorm(h))
+
+
+class CausalLM(nn.Module):
+    def __init__(self, config: ModelConfig, attention, max_positions: int):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.rotary = Rotary(config, max_positions)
+        self.layers = nn.ModuleList(DecoderLayer(config, i, self.rotary, attention) for i in range(config.num_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Tied models read logits through the embedding matrix (to be redone after `to_empty`)."""
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, meta) -> torch.Tensor:
+        """Final hidden states of every input token."""
+        h = self.embed_tokens(input_ids)
+        for layer in self.layers:
+            h = layer(h, positions, meta)
+        return self.norm(h)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """In the model's dtype: greedy argmax needs no fp32 copy of a [batch, vocab] matrix."""
+        return self.lm_head(hidden)
+
+
+# -- weights ----------------------------------------------------------------------------------------------
+# checkpoint name fragment -> (our parameter name fragment, which slice of the fused matrix)
+FUSED = {
+    "q_proj": ("qkv_proj", 0),
+    "k_proj": ("qkv_proj", 1),
+    "v_proj": ("qkv_proj", 2),
+    "gate_proj": ("gate_up_proj", 0),
+    "up_proj": ("gate_up_proj", 1),
+}
+
+
+def load_weights(model: CausalLM, named_tensors) -> None:
+    """Copy checkpoint tensors (transformers names) into the model, filling fused matrices slice by slice.
+    Parameters keep their storage, so captured CUDA graphs stay valid."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    config = model.config
+    q, kv = config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim
+    offsets = {"qkv_proj": [0, q, q + kv], "gate_up_proj": [0, config.intermediate_size]}
+    seen: set[str] = set()
+    for name, tensor in named_tensors:
+        name = name.removeprefix("model.")
+        if "rotary_emb" in name:
+            continue
+        if name == "lm_head.weight" and config.tie_word_embeddings:
+            continue
+        target, start = name, None
+        for piece, (fused, slot) in FUSED.items():
+            if f".{piece}." in name:
+                target = name.replace(piece, fused)
+                start = offsets[fused][slot]
+                break
+        if target not in params:
+            raise KeyError(f"checkpoint tensor {name} has no place in the native {config.family} model")
+        param = params[target]
+        with torch.no_grad():
+            view = param if start is None else param.narrow(0, start, tensor.shape[0])
+            view.copy_(tensor.to(param.dtype))
+        seen.add(name)
+    expected = {n for n in params if not (n == "lm_head.weight" and config.tie_word_embeddings)}
+    missing = expected - {_fused_name(n) for n in seen}
+    if missing:
+        raise KeyError(f"checkpoint lacks {sorted(missing)[:4]}...")
+
+
+def _fused_name(name: str) -> str:
+    for piece, (fused, _) in FUSED.items():
+        name = name.replace(f".{piece}.", f".{fused}.")
+    return name
+
+
+def init_dummy(model: CausalLM, seed: int) -> None:
+    """Random weights for benchmarks: N(0, 0.02) matrices, unit norms, zero biases, so that
+    activations stay finite through any depth; the tokens are garbage, the work is real."""
+    generator = torch.Generator(device=model.embed_tokens.weight.device).manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.fill_(1.0)
+            elif name.endswith(".bias"):
+                param.zero_()
+            else:
+                param.normal_(0.0, 0.02, generator=generator)

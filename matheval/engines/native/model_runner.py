@@ -1,0 +1,256 @@
+"""Runs the model for a scheduled batch: builds the input tensors, runs the forward pass (a captured
+CUDA graph for decode steps), and samples one token per sequence.
+
+It also owns the device memory plan: weights first, then a trial prefill of the largest step to
+measure activations, then the KV cache takes its share of what is left, then the decode graphs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from matheval.errors import UserError
+
+from .attention import AttentionMetadata, KVCache, TritonAttention, make_backend
+from .config import EngineConfig, ModelConfig
+from .model import CausalLM, init_dummy, load_weights
+from .sampler import Sampler
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def safetensors_tensors(folder: Path):
+    """(name, tensor) for every tensor of a checkpoint folder, sharded or not."""
+    from safetensors import safe_open
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise UserError(f"{folder} has no *.safetensors weights: the native engine reads safetensors checkpoints")
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for name in f.keys():
+                yield name, f.get_tensor(name)
+
+
+class ModelRunner:
+    def __init__(self, model_config: ModelConfig, config: EngineConfig, weights_folder: Path | None, max_model_len: int):
+        self.config = config
+        self.model_config = model_config
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dtype = getattr(torch, config.dtype)
+        self.block_size = config.block_size
+        self.max_blocks_per_seq = -(-max_model_len // config.block_size)
+        self.on_gpu = self.device.type == "cuda"
+        if self.on_gpu:
+            torch.cuda.set_device(self.device)
+
+        self.attention = make_backend(
+            config.attention_backend, config.device, model_config.num_heads, model_config.num_kv_heads, model_config.head_dim
+        )
+        with torch.device("meta"), _default_dtype(self.dtype):  # no memory, no initialisation yet
+            self.model = CausalLM(model_config, self.attention, max_positions=max_model_len)
+        self.model.to_empty(device=self.device).eval().requires_grad_(False)
+        self.model.tie_weights()
+        self.model.rotary.fill(self.device)
+        if weights_folder is None:
+            init_dummy(self.model, config.seed)
+        else:
+            load_weights(self.model, safetensors_tensors(weights_folder))
+        self.sampler = Sampler()
+        self.block_tables: np.ndarray | None = None  # the block manager's per-sequence rows
+
+        self.num_blocks = self._plan_kv_blocks()
+        mc = model_config
+        self.cache = KVCache(mc.num_layers, self.num_blocks, self.block_size, mc.num_kv_heads, mc.head_dim, self.dtype, self.device)
+        self.attention.cache = self.cache
+        self.graphs: dict[int, tuple] = {}
+        if self.on_gpu and not config.enforce_eager and isinstance(self.attention, TritonAttention):
+            self._capture_graphs()  # (the torch path reads lengths on the host: no graphs)
+
+    # -- memory ---------------------------------------------------------------------------------------------
+    def _plan_kv_blocks(self) -> int:
+        mc, config = self.model_config, self.config
+        per_block = KVCache.bytes_per_block(mc.num_layers, self.block_size, mc.num_kv_heads, mc.head_dim, self.dtype)
+        if config.num_kv_blocks:
+            return config.num_kv_blocks
+        if not self.on_gpu:
+            return max(16, int(config.kv_cache_gb * (1 << 30)) // per_block)
+        activations = self._trial_prefill()
+        free, _ = torch.cuda.mem_get_info(self.device)
+        sampling = 4 * config.max_num_seqs * mc.vocab_size * 4  # fp32 logits and sampler temporaries
+        budget = (free - activations - sampling - (512 << 20)) * config.kv_cache_fraction
+        blocks = int(budget // per_block)
+        if blocks < self.max_blocks_per_seq // 4 or blocks < 16:
+            raise UserError(
+                f"only {max(blocks, 0)} KV-cache blocks fit in GPU memory: lower max_num_batched_tokens "
+                "or max_model_len, or free GPU memory"
+            )
+        return blocks
+
+    def _trial_prefill(self) -> int:
+        """Run the largest prefill step once (also compiles the Triton kernels); return its activation peak."""
+        mc, config = self.model_config, self.config
+        tokens = config.max_num_batched_tokens
+        seq_len = min(tokens, self.max_blocks_per_seq * self.block_size)
+        num_seqs = max(1, min(config.max_num_seqs, tokens // seq_len))
+        blocks_per_seq = -(-seq_len // self.block_size)
+        trial = KVCache(mc.num_layers, num_seqs * blocks_per_seq, self.block_size, mc.num_kv_heads, mc.head_dim,
+                        self.dtype, self.device)  # fmt: skip
+        self.attention.cache = trial
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        tables = np.arange(num_seqs * blocks_per_seq, dtype=np.int32).reshape(num_seqs, blocks_per_seq)
+        ids = np.zeros(num_seqs * seq_len, dtype=np.int64)
+        positions = np.tile(np.arange(seq_len), num_seqs)
+        meta = self._prefill_metadata([0] * num_seqs, [seq_len] * num_seqs, tables)
+        with torch.inference_mode():
+            hidden = self.model(self._to_device(ids), self._to_device(positions), meta)
+            self.model.logits(hidden[meta.cu_query_lens[1:].long() - 1])
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+        del hidden, trial, meta
+        self.attention.cache = None
+        torch.cuda.empty_cache()
+        return peak
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    def _gather_tables(self, seqs, rows: int, fill: int = 0) -> np.ndarray:
+        """[rows, longest table] block ids of `seqs`; entries past a table's end are never read, except
+        the first entry of a padding row, which must point at the scratch block (`fill`)."""
+        width = max(len(s.block_table) for s in seqs)
+        tables = self.block_tables[[s.table_row for s in seqs], :width]
+        if rows == len(seqs):
+            return tables
+        padded = np.full((rows, width), fill, dtype=np.int32)
+        padded[: len(seqs)] = tables
+        return padded
+
+    def _prefill_metadata(self, starts, ends, tables: np.ndarray) -> AttentionMetadata:
+        bs = self.block_size
+        slots = []
+        for start, end, table in zip(starts, ends, tables):
+            positions = np.arange(start, end)
+            slots.append(table[positions // bs].astype(np.int64) * bs + positions % bs)
+        query_lens = [e - s for s, e in zip(starts, ends)]
+        cu = np.zeros(len(starts) + 1, dtype=np.int32)
+        np.cumsum(query_lens, out=cu[1:])
+        return AttentionMetadata(
+            is_prefill=True,
+            slot_mapping=self._to_device(np.concatenate(slots)),
+            context_lens=self._to_device(np.asarray(ends, dtype=np.int32)),
+            block_tables=self._to_device(np.ascontiguousarray(tables)),
+            cu_query_lens=self._to_device(cu),
+            max_query_len=max(query_lens),
+            query_lens_cpu=query_lens,
+            context_lens_cpu=list(ends),
+        )
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def run(self, seqs, is_prefill: bool) -> list[int]:
+        """One model step for `seqs`; returns the next token of each."""
+        hidden = self._prefill(seqs) if is_prefill else self._decode(seqs)
+        tokens = self.sampler(self.model.logits(hidden), seqs)
+        return tokens.tolist()
+
+    def _prefill(self, seqs) -> torch.Tensor:
+        starts = [s.num_computed_tokens for s in seqs]
+        ends = [s.num_tokens for s in seqs]
+        ids = np.fromiter((t for s, a in zip(seqs, starts) for t in s.token_ids[a:]), dtype=np.int64)
+        positions = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+        meta = self._prefill_metadata(starts, ends, self._gather_tables(seqs, len(seqs)))
+        hidden = self.model(self._to_device(ids), self._to_device(positions), meta)
+        return hidden[meta.cu_query_lens[1:].long() - 1]
+
+    def _decode_arrays(self, seqs, rows: int):
+        """ids, positions, slots, context lengths as one [4, rows] array, plus block tables; rows past
+        len(seqs) are padding that writes to and reads from the scratch block only."""
+        bs, scratch = self.block_size, self.cache.scratch_block
+        packed = np.empty((4, rows), dtype=np.int64)
+        packed[:, len(seqs) :] = np.array([[0], [0], [scratch * bs], [1]])
+        n = len(seqs)
+        packed[0, :n] = [s.token_ids[-1] for s in seqs]
+        positions = [s.num_tokens - 1 for s in seqs]
+        packed[1, :n] = positions
+        packed[2, :n] = [s.block_table[p // bs] * bs + p % bs for s, p in zip(seqs, positions)]
+        packed[3, :n] = packed[1, :n] + 1
+        return packed, self._gather_tables(seqs, rows, fill=scratch)
+
+    def _decode(self, seqs) -> torch.Tensor:
+        n = len(seqs)
+        size = next((b for b in self.graphs if b >= n), None)
+        if size is None:  # eager
+            packed, tables = self._decode_arrays(seqs, n)
+            inputs = self._to_device(packed)
+            meta = AttentionMetadata(
+                is_prefill=False,
+                slot_mapping=inputs[2],
+                context_lens=inputs[3],
+                block_tables=self._to_device(tables),
+                context_lens_cpu=packed[3].tolist(),
+            )
+            return self.model(inputs[0], inputs[1], meta)
+        replay, out = self.graphs[size]
+        packed, tables = self._decode_arrays(seqs, size)
+        self.graph_inputs[:, :size].copy_(torch.from_numpy(packed), non_blocking=True)
+        self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
+        replay()
+        return out[:n]
+
+    def _capture_graphs(self, capture=None) -> None:
+        """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest
+        bucket that holds it, padded. `capture(run) -> (replay, out)` records `run` (default: a CUDA
+        graph, larger buckets first so that they share one memory pool)."""
+        max_bs = self.config.max_num_seqs
+        sizes = sorted({b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, max_bs, 16)) | {max_bs})
+        bs, scratch = self.block_size, self.cache.scratch_block
+        self.graph_inputs = torch.zeros(4, max_bs, dtype=torch.int64, device=self.device)
+        self.graph_inputs[2].fill_(scratch * bs)
+        self.graph_inputs[3].fill_(1)
+        self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
+        capture = capture or _CudaGraphCapture()
+        graphs = {}
+        with torch.inference_mode():
+            for size in reversed(sizes):
+                inputs = self.graph_inputs[:, :size]
+                meta = AttentionMetadata(
+                    is_prefill=False, slot_mapping=inputs[2], context_lens=inputs[3], block_tables=self.graph_tables[:size]
+                )
+                graphs[size] = capture(lambda inputs=inputs, meta=meta: self.model(inputs[0], inputs[1], meta))
+        if self.on_gpu:
+            torch.cuda.synchronize()
+        self.graphs = dict(sorted(graphs.items()))
+
+
+class _CudaGraphCapture:
+    """Records a function as a CUDA graph after one warm-up call (kernels compiled, workspaces allocated)."""
+
+    def __init__(self):
+        self.pool = None
+
+    def __call__(self, run):
+        run()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            out = run()
+        self.pool = graph.pool()
+        return graph.replay, out

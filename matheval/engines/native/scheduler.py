@@ -1,0 +1,96 @@
+"""Which sequences run in the next model step.
+
+Continuous batching: each step is either a prefill of newly admitted sequences (as many as the token
+budget, the sequence limit and the free KV blocks allow) or one decode token for every running sequence.
+Waiting prompts go first so that the decode batch refills as soon as sequences finish. When the cache
+runs out of blocks mid-decode, the most recently admitted sequence is preempted: its blocks are freed
+and it is recomputed later (cheaply, since its full blocks usually stay in the prefix cache).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .block_manager import BlockManager
+from .config import EngineConfig
+from .sequence import Sequence, Status
+
+
+class Scheduler:
+    def __init__(self, config: EngineConfig, blocks: BlockManager):
+        self.max_num_seqs = config.max_num_seqs
+        self.max_num_batched_tokens = config.max_num_batched_tokens
+        self.blocks = blocks
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+        self.num_preemptions = 0
+
+    def add(self, seq: Sequence) -> None:
+        self.waiting.append(seq)
+
+    def has_work(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def schedule(self) -> tuple[list[Sequence], bool]:
+        """(sequences, is_prefill). Empty when nothing can run."""
+        batch = self._admit()
+        if batch:
+            return batch, True
+        return self._decode_batch(), False
+
+    def _admit(self) -> list[Sequence]:
+        batch: list[Sequence] = []
+        budget = self.max_num_batched_tokens
+        while self.waiting and len(self.running) < self.max_num_seqs:
+            seq = self.waiting[0]
+            # The first sequence of a step may exceed the budget alone: a long prompt must run some time.
+            used = self.blocks.try_allocate(seq, budget if batch else max(budget, seq.num_tokens))
+            if used is None:
+                break
+            budget -= used
+            self.waiting.popleft()
+            seq.status = Status.RUNNING
+            self.running.append(seq)
+            batch.append(seq)
+        return batch
+
+    def _decode_batch(self) -> list[Sequence]:
+        batch: list[Sequence] = []
+        running = self.running
+        i = 0
+        while i < len(running):
+            seq = running[i]
+            if self.blocks.can_append(seq):
+                self.blocks.append_slot(seq)
+                batch.append(seq)
+                i += 1
+                continue
+            victim = running.pop()  # the latest admitted gives way
+            self._preempt(victim)
+            if victim is seq:
+                break
+        return batch
+
+    def _preempt(self, seq: Sequence) -> None:
+        self.num_preemptions += 1
+        self.blocks.free_seq(seq)
+        seq.reset_for_recompute()
+        self.waiting.appendleft(seq)
+
+    def finish(self, seq: Sequence) -> None:
+        """Release a sequence that finished (or was aborted); the caller drops it from `running`."""
+        seq.status = Status.FINISHED
+        self.blocks.free_seq(seq)
+
+    def drop_finished(self) -> None:
+        self.running = [s for s in self.running if s.status is Status.RUNNING]
+
+    def abort(self, seqs: list[Sequence]) -> None:
+        """Remove sequences of a cancelled request, wherever they are."""
+        doomed = {s.seq_id for s in seqs}
+        self.waiting = deque(s for s in self.waiting if s.seq_id not in doomed)
+        for seq in seqs:
+            if seq.status is Status.RUNNING:
+                self.finish(seq)
+            seq.status = Status.FINISHED
+        self.drop_finished()

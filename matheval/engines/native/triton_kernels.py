@@ -1,0 +1,139 @@
+"""Paged attention kernels in Triton (GPU; the Triton interpreter runs them on the CPU for tests).
+
+Both kernels find a token's K/V row through the sequence's block table, one lookup per token, so any
+block size works, and keep a running (flash-attention style) softmax in fp32.
+
+- decode: one program per (sequence, KV head) computes all the query heads that share the KV head
+  (grouped-query attention), so every cached K/V byte is read once per step; the query group is padded
+  to 16 rows for the matrix instructions.
+- prefill: one program per (64 query tokens, sequence, head); queries may start after a cached prefix,
+  and the causal mask is aligned to the end of the context.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+# Tile shapes and launch settings (tuned on an H100; benchmarks/native_throughput.py sweeps them).
+DECODE_CONFIG = {"BLOCK_N": 64, "num_warps": 2, "num_stages": 3}
+PREFILL_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3}
+
+
+@triton.jit
+def _decode_kernel(
+    Q, K, V, O, BT, CTX, qk_scale,
+    stride_qt, stride_qh, stride_ot, stride_oh, stride_bt, stride_kb, stride_ks, stride_kh,
+    GROUP: tl.constexpr, BLOCK_G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1)
+    ctx = tl.load(CTX + seq)
+    g = tl.arange(0, BLOCK_G)
+    d = tl.arange(0, BLOCK_D)
+    heads = kv_head * GROUP + g
+    q_mask = (g < GROUP)[:, None] & (d < HEAD_DIM)[None, :]
+    q = tl.load(Q + seq * stride_qt + heads[:, None] * stride_qh + d[None, :], mask=q_mask, other=0.0)
+
+    m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_G], tl.float32)
+    acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
+    for start in range(0, ctx, BLOCK_N):
+        n = start + tl.arange(0, BLOCK_N)
+        n_mask = n < ctx
+        block = tl.load(BT + seq * stride_bt + n // BLOCK_SIZE, mask=n_mask, other=0)
+        row = block.to(tl.int64) * stride_kb + (n % BLOCK_SIZE) * stride_ks + kv_head * stride_kh
+        kv_mask = n_mask[:, None] & (d < HEAD_DIM)[None, :]
+        k = tl.load(K + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
+        s = tl.where(n_mask[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(V + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_i = m_new
+    out = acc / l_i[:, None]
+    tl.store(O + seq * stride_ot + heads[:, None] * stride_oh + d[None, :], out.to(O.dtype.element_ty), mask=q_mask)
+
+
+@triton.jit
+def _prefill_kernel(
+    Q, K, V, O, BT, CTX, CU_Q, qk_scale,
+    stride_qt, stride_qh, stride_ot, stride_oh, stride_bt, stride_kb, stride_ks, stride_kh,
+    GROUP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    m_block = tl.program_id(0)
+    seq = tl.program_id(1)
+    head = tl.program_id(2)
+    q_start = tl.load(CU_Q + seq)
+    q_len = tl.load(CU_Q + seq + 1) - q_start
+    if m_block * BLOCK_M >= q_len:
+        return
+    ctx = tl.load(CTX + seq)
+    m = m_block * BLOCK_M + tl.arange(0, BLOCK_M)
+    q_pos = ctx - q_len + m  # absolute position of each query token
+    d = tl.arange(0, BLOCK_D)
+    kv_head = head // GROUP
+    q_mask = (m < q_len)[:, None] & (d < HEAD_DIM)[None, :]
+    q = tl.load(Q + (q_start + m)[:, None] * stride_qt + head * stride_qh + d[None, :], mask=q_mask, other=0.0)
+
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    end = tl.minimum(ctx, ctx - q_len + (m_block + 1) * BLOCK_M)  # no key beyond the block's last query
+    for start in range(0, end, BLOCK_N):
+        n = start + tl.arange(0, BLOCK_N)
+        n_mask = n < end
+        block = tl.load(BT + seq * stride_bt + n // BLOCK_SIZE, mask=n_mask, other=0)
+        row = block.to(tl.int64) * stride_kb + (n % BLOCK_SIZE) * stride_ks + kv_head * stride_kh
+        kv_mask = n_mask[:, None] & (d < HEAD_DIM)[None, :]
+        k = tl.load(K + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
+        s = tl.where((n[None, :] <= q_pos[:, None]) & n_mask[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(V + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_i = m_new
+    out = acc / l_i[:, None]
+    tl.store(O + (q_start + m)[:, None] * stride_ot + head * stride_oh + d[None, :], out.to(O.dtype.element_ty), mask=q_mask)
+
+
+def _common(q, k_cache, out, block_tables, scale):
+    heads, dim = q.shape[1], q.shape[2]
+    kv_heads = k_cache.shape[2]
+    strides = (q.stride(0), q.stride(1), out.stride(0), out.stride(1), block_tables.stride(0),
+               k_cache.stride(0), k_cache.stride(1), k_cache.stride(2))  # fmt: skip
+    consts = dict(
+        GROUP=heads // kv_heads,
+        HEAD_DIM=dim,
+        BLOCK_D=triton.next_power_of_2(dim),
+        BLOCK_SIZE=k_cache.shape[1],
+        PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
+    )
+    return strides, consts, scale * LOG2E
+
+
+def paged_decode(q, k_cache, v_cache, out, block_tables, context_lens, scale: float) -> None:
+    """out[s, h] = softmax(q[s, h] . K[s]) V[s] over the first context_lens[s] cached tokens."""
+    strides, consts, qk_scale = _common(q, k_cache, out, block_tables, scale)
+    grid = (q.shape[0], k_cache.shape[2])
+    block_g = max(16, triton.next_power_of_2(consts["GROUP"]))
+    _decode_kernel[grid](q, k_cache, v_cache, out, block_tables, context_lens, qk_scale, *strides,
+                         BLOCK_G=block_g, **DECODE_CONFIG, **consts)  # fmt: skip
+
+
+def paged_prefill(q, k_cache, v_cache, out, block_tables, context_lens, cu_query_lens, max_query_len, scale) -> None:
+    """Causal attention of each sequence's new tokens over its whole cached context."""
+    strides, consts, qk_scale = _common(q, k_cache, out, block_tables, scale)
+    grid = (triton.cdiv(max_query_len, PREFILL_CONFIG["BLOCK_M"]), context_lens.shape[0], q.shape[1])
+    _prefill_kernel[grid](q, k_cache, v_cache, out, block_tables, context_lens, cu_query_lens, qk_scale, *strides,
+                          **PREFILL_CONFIG, **consts)  # fmt: skip

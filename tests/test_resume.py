@@ -1,0 +1,58 @@
+"""Resume after a real `kill -9`: nothing finished is lost, nothing is done twice."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+
+COMMAND = ["--dataset", "synthetic", "--count", "6", "--batch_size", "1", "--max_new_tokens", "24", "--round", "kill"]
+
+
+def journal_records(path):
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()[1:] if line.endswith("}")]
+
+
+def test_kill_dash_nine_then_rerun_continues(tmp_path, smollm2_path):
+    args = [sys.executable, "-m", "evaluation.eval", *COMMAND, "--results_dir", str(tmp_path), "--no_progress"]
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    journal = None
+    while time.time() < deadline:
+        found = list(tmp_path.glob("*/answers/*_answers.jsonl"))
+        if found and len(journal_records(found[0])) >= 2:
+            journal = found[0]
+            break
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.2)
+    assert journal is not None, "the run never journaled two problems"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = journal_records(journal)
+    assert 2 <= len(before) < 6
+    assert not journal.with_suffix(".json").exists(), "final files appear only when the run completes"
+
+    rerun = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(before)}/6 problems already done" in rerun.stderr
+    after = journal_records(journal)
+    assert [r["id"] for r in after] == [r["id"] for r in before] + [r["id"] for r in after[len(before):]]
+    assert len(after) == 6 and len({r["id"] for r in after}) == 6, "no problem repeated"
+    assert after[: len(before)] == before, "finished problems are kept as they were"
+    answers = json.loads(journal.with_suffix(".json").read_text())
+    assert [a["id"] for a in answers] == [f"synthetic-{i}" for i in range(6)]
+    with open(journal.parent.parent / "metrics.csv") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["resumed"] == str(len(before)) and row["count"] == "6"
+    assert not list(journal.parent.glob(".*")), "no temporary files left behind"
+
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "6/6 problems already done" in again.stderr
+    assert len(journal_records(journal)) == 6
