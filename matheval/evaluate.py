@@ -189,6 +189,7 @@ def combined_stats(engines) -> dict:
         total.calls += stats.calls
         total.requests += stats.requests
         total.sequences += stats.sequences
+        total.batch_rows += stats.batch_rows
         total.prompt_tokens += stats.prompt_tokens
         total.completion_tokens += stats.completion_tokens
         total.busy_seconds += stats.busy_seconds

@@ -20,7 +20,7 @@ COMMON=(--model "$MODEL" --round "$ROUND" --count "$COUNT" --batch_size "$BATCH_
         --inference_backend "$INFERENCE_BACKEND" --max_new_tokens "$MAX_NEW_TOKENS" --results_dir "$RESULTS_DIR")
 [ -n "$DATA_DIR" ] && COMMON+=(--data_dir "$DATA_DIR")
 DATASETS=(gsm8k math500)
-AGENTS=()
+AGENTS=(majority_vote best_of_n self_refine progressive_hint debate tree_search program_of_thoughts tool_integrated)
 
 started=$(date +%s)
 for DATASET in "${DATASETS[@]}"; do

@@ -37,10 +37,10 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
 
     async def execute(code: str | None) -> dict:
         if code is None:
-            return {"code": None, "stdout": "", "error": "no program in the response", "answer": None}
+            return {"code": None, "ok": False, "stdout": "", "error": "no program in the response", "answer": None}
         result = await llm.run_code(code)
-        return {"code": code, "stdout": result.stdout[:MAX_SHOWN_OUTPUT], "error": result.error,
-                "answer": answer_from_output(result.stdout) if result.ok else None}
+        return {"code": code, "ok": result.ok, "stdout": result.stdout[:MAX_SHOWN_OUTPUT], "error": result.error,
+                "seconds": round(result.seconds, 3), "answer": answer_from_output(result.stdout) if result.ok else None}
 
     runs = await gather(*(execute(code) for code in programs))
     answers = [run["answer"] for run in runs]

@@ -9,8 +9,8 @@ are N sampled solutions (their first segments one request with n=N, then each co
 concurrently) and the final answer is their majority; N = 1 is one greedy solution. The prompt is the
 agent's own (--mode does not apply).
 
-Calls per problem: at most N·(1 + max_calls) (the first N as one request), plus one sandbox run per
-executed block.
+Calls per problem: at most 1 + N·max_calls (the N first segments are one request), plus one sandbox run
+per executed block.
 """
 
 from __future__ import annotations
@@ -38,28 +38,8 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     sampling = dict(stop=STOPS, temperature=params.sample_temperature if sampled else params.temperature,
                     top_p=params.sample_top_p if sampled else params.top_p)
     first = await llm.generate(question, role="reason", n=params.num_runs, **sampling)
-
-    async def finish(segment: str, reason: str) -> dict:
-        transcript, executions, earlier = "", [], []
-        while True:
-            transcript += segment
-            program = trailing_program(segment) if reason == "stop" else None
-            if program is None or len(executions) >= params.max_calls:
-                break
-            code, closed = program
-            result = await llm.run_code(with_earlier_cells(earlier, code))
-            output = shown_output(result.stdout, result.stderr, result.error)
-            executions.append({"code": code, "output": output, "ok": result.ok})
-            if result.ok:
-                earlier.append(code)
-            transcript += ("" if closed else "\n```") + ("" if transcript.endswith("\n") else "\n")
-            transcript += f"```output\n{output}\n```\n"
-            step = await llm.generate(question + [{"role": "assistant", "content": transcript}], role="reason",
-                                      **sampling)
-            segment, reason = step.text, step.finish_reasons[0]
-        return {"transcript": transcript, "executions": executions, "answer": extract_answer(transcript)}
-
-    solutions = await gather(*(finish(text, reason) for text, reason in zip(first.texts, first.finish_reasons)))
+    solutions = await gather(*(carry_on(llm, question, text, reason, params.max_calls, sampling)
+                               for text, reason in zip(first.texts, first.finish_reasons)))
     answers = [solution["answer"] for solution in solutions]
     winner, tally = majority(answers)
     chosen = winner if winner is not None else 0
@@ -67,3 +47,28 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
                    response=solutions[chosen]["transcript"], samples=answers,
                    extra={"solutions": [{"executions": s["executions"], "answer": s["answer"]} for s in solutions],
                           "executions": sum(len(s["executions"]) for s in solutions), "votes": tally})
+
+
+async def carry_on(llm: LLM, question: list[dict], segment: str, reason: str, max_calls: int,
+                   sampling: dict) -> dict:
+    """One solution from its first segment on: while a segment ends with a program to run (and executions
+    remain), run it, append its output, and let the model continue."""
+    transcript, executions, earlier = "", [], []
+    while True:
+        transcript += segment
+        program = trailing_program(segment) if reason == "stop" else None
+        if program is None or len(executions) >= max_calls:
+            break
+        code, closed = program
+        result = await llm.run_code(with_earlier_cells(earlier, code))
+        output = shown_output(result.stdout, result.stderr, result.error)
+        executions.append({"code": code, "output": output, "ok": result.ok})
+        if result.ok:
+            earlier.append(code)
+        if not closed:  # generation stopped at the closing fence, which the stop string removed
+            transcript = transcript.rstrip("\n") + "\n```"
+        transcript += ("" if transcript.endswith("\n") else "\n") + f"```output\n{output}\n```\n"
+        step = await llm.generate(question + [{"role": "assistant", "content": transcript}], role="reason",
+                                  **sampling)
+        segment, reason = step.text, step.finish_reasons[0]
+    return {"transcript": transcript, "executions": executions, "answer": extract_answer(transcript)}
