@@ -227,6 +227,9 @@ def render(run: dict) -> str:
                      f"{'%' if r.get('pct_of_floor') is not None else ''} | "
                      f"{r['peak_gpu_GB'] if r.get('peak_gpu_GB') is not None else '–'} | "
                      f"{f'{util:.0f}%' if util is not None else '–'} | {r.get('mean_batch') or '–'} |")
+    notes = dict.fromkeys(f"{r['config']}: {r['note']}" for r in run["rows"] if r.get("note"))
+    if notes:
+        lines += ["", "Notes:"] + [f"- {note}" for note in notes]
     if run["skipped"]:
         lines += ["", "Not measured:"]
         lines += [f"- {s['config']}{' / ' + s['workload'] if s.get('workload') else ''}: {s['reason']}"

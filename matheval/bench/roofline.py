@@ -144,9 +144,9 @@ def workload_floor(shape: ModelShape, prompt_lens: list[int], output_lens: list[
         "flops_per_token": round(flops / tokens),
         "flops_per_token_at_mean_context": round(shape.flops_per_token(mean_context)),
         "total_PFLOP": round(flops / 1e15, 4),
-        "memory_floor_s": round(memory_s, 4),
-        "compute_floor_s": round(compute_s, 4),
-        "floor_s": round(floor_s, 4),
+        "memory_floor_s": round(memory_s, 6),
+        "compute_floor_s": round(compute_s, 6),
+        "floor_s": round(floor_s, 6),
         "bound": "memory" if memory_s >= compute_s else "compute",
         "floor_tok_s": round(total_out / floor_s, 1),
     }

@@ -228,14 +228,16 @@ class Context:
             "forced_lengths_ok": outcome.generated == expected,
             "short_sequences": sum(1 for g, e in zip(outcome.generated, expected) if g != e),
             "prompt_tokens_ok": outcome.prompt_tokens == [len(i.prompt_ids) for i in items],
-            "wall_s": round(outcome.wall_s, 3), "tok_s": round(tok_s, 1),
+            "wall_s": round(outcome.wall_s, 4), "tok_s": round(tok_s, 1),
             "problems_per_s": round(count / outcome.wall_s, 4),
-            "full_wall_s": round(workload.useful_tokens / tok_s, 2),
+            "full_wall_s": round(workload.useful_tokens / tok_s, 4),
             "full_problems_per_s": round(len(workload.items) / (workload.useful_tokens / tok_s), 4),
             "floor_tok_s": floor["floor_tok_s"], "pct_of_floor": round(100 * tok_s / floor["floor_tok_s"], 2),
             "peak_gpu_GB": peak_memory_gb(self.device), **gpu,
             "setup_s": setup_s, "warmup_s": warmup_s, **engine_numbers(before, after),
         }
+        if getattr(target, "note", None):
+            row["note"] = target.note
         self.run["rows"].append(row)
         log(f"{job.config}/{workload.name}: {tok_s:,.0f} tok/s over {outcome.wall_s:.2f} s "
             f"({row['pct_of_floor']:.1f}% of floor; forced lengths {'ok' if row['forced_lengths_ok'] else 'NOT ok'})")
@@ -313,7 +315,7 @@ class Context:
             "extrapolated": count < len(workload.problems), "useful_tokens": useful,
             "expected_tokens": sum(outputs), "forced_lengths_ok": generated == outputs,
             "calls": len(calls), "sequences": len(outputs), "calls_per_problem": round(len(calls) / count, 2),
-            "tokens_per_problem": round(sum(outputs) / count, 1), "wall_s": round(wall, 3),
+            "tokens_per_problem": round(sum(outputs) / count, 1), "wall_s": round(wall, 4),
             "tok_s": round(useful / wall, 1), "problems_per_s": round(count / wall, 4),
             "floor_s": floor.get("floor_s", 0.0), "floor_tok_s": floor.get("floor_tok_s"),
             "pct_of_floor": round(100 * (useful / wall) / floor["floor_tok_s"], 2) if floor else None,
