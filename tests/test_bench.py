@@ -77,6 +77,10 @@ def test_floor_of_two_sequences_by_hand():
     assert floor["memory_floor_s"] == pytest.approx(memory_s, rel=1e-3)
     assert floor["bound"] == "memory"
     assert floor["floor_tok_s"] == pytest.approx(30 / memory_s, rel=1e-3)
+    layers, head, attention = shape.layers * shape.layer_params, 151936 * 1536, 4 * 28 * 12 * 128
+    flops = sum(p * (2 * layers + attention * p / 2) + o * (2 * (layers + head) + attention * (p + o / 2))
+                for p, o in ((100, 10), (200, 20)))
+    assert floor["compute_floor_s"] == pytest.approx(flops / 800e12, rel=1e-3)
 
 
 def test_throughput_workload_floor_matches_the_native_notes():
@@ -111,7 +115,7 @@ def test_bench_tiny_end_to_end(tmp_path, data_dir):
     text = (tmp_path / "RESULTS.md").read_text()
     assert "an old CPU block" not in text and "pending GPU block" in text
     assert "a table another helper wrote" in text and "## Agent batching efficiency" in text
-    assert "CPU run at tiny scale" in text and "tf-b4" in text and "#### GSM8K 4 samples" in text
+    assert "CPU run at `tiny` scale" in text and "tf-b4" in text and "#### GSM8K 4 samples" in text
 
     rows = [r for f in found.values() for r in f["rows"]]
     assert not [r for r in rows if r.get("error")]

@@ -3,8 +3,9 @@
 `--dummy_config X.json` builds a model of that shape with random weights (seeded, in the run's dtype)
 and saves it with the benchmark tokenizer, as vLLM's benchmarks do with dummy weights; `--model` links
 the files of a real local checkpoint. Either way the folder's generation_config.json suppresses every
-EOS token, so `generate` runs each sequence to exactly its token budget; the native engine gets
-`ignore_eos` instead. Every engine then does the same work, whatever the weights say.
+EOS token (and the pad token, so that padding is never mistaken for output), so `generate` runs each
+sequence to exactly its token budget; the native engine gets `ignore_eos` instead. Every engine then
+does the same work, whatever the weights say.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _dummy(config_path: Path, tokenizer, folder: Path, device: str, dtype: torch
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    eos = _eos_ids(raw.get("eos_token_id"), tokenizer.eos_token_id)
+    eos = _eos_ids(raw.get("eos_token_id"), tokenizer.eos_token_id, tokenizer.pad_token_id)
     model.generation_config.eos_token_id = eos
     model.generation_config.suppress_tokens = eos
     model.save_pretrained(folder)
@@ -127,7 +128,8 @@ def _linked(model: str, folder: Path) -> ModelSource:
     raw = json.loads((original / "config.json").read_text())
     generation = original / "generation_config.json"
     settings = json.loads(generation.read_text()) if generation.exists() else {}
-    eos = _eos_ids(raw.get("eos_token_id"), settings.get("eos_token_id"), tokenizer.eos_token_id)
+    eos = _eos_ids(raw.get("eos_token_id"), settings.get("eos_token_id"), tokenizer.eos_token_id,
+                   tokenizer.pad_token_id)
     settings.update(eos_token_id=eos, suppress_tokens=eos)
     (folder / "generation_config.json").write_text(json.dumps(settings, indent=2))
     return ModelSource(folder, ref.display, ModelShape.from_config(raw), False, tokenizer, eos, folder.parent)

@@ -67,7 +67,7 @@ def _smi_query(device: str, field: str) -> str | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        out = subprocess.run(["nvidia-smi", f"--id={_smi_index(device)}", f"--query-gpu={field}",
+        out = subprocess.run(["nvidia-smi", "-i", _smi_index(device), f"--query-gpu={field}",
                               "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -136,8 +136,8 @@ class GpuMonitor:
         if not self.available:
             return
         self._proc = subprocess.Popen(
-            ["nvidia-smi", f"--id={_smi_index(self.device)}", "--query-gpu=utilization.gpu,memory.used",
-             "--format=csv,noheader,nounits", f"-lms={SAMPLE_MS}"],
+            ["nvidia-smi", "-i", _smi_index(self.device), "--query-gpu=utilization.gpu,memory.used",
+             "--format=csv,noheader,nounits", "-lms", str(SAMPLE_MS)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -29,7 +29,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def json_path(out_dir: Path, run: dict, family: str) -> Path:
-    return out_dir / f"{run['meta']['date']}-{run['meta']['device']['slug']}-{family}.json"
+    tag = f"-{run['meta']['tag']}" if run["meta"].get("tag") else ""
+    return out_dir / f"{run['meta']['date']}-{run['meta']['device']['slug']}{tag}-{family}.json"
 
 
 def write_json(out_dir: Path, run: dict, family: str) -> Path:
@@ -79,12 +80,14 @@ def suite_estimate(run: dict) -> dict:
     standard = {r["config"]: r for r in rows if r["workload"].startswith("gsm8k") and r.get("tok_s")}
     agents_all = {r["config"]: r for r in rows if r["workload"] == "agents" and r.get("agent") == "agents (all)"
                   and r.get("tok_s")}
-    ratios = {}
-    for r in rows:
-        if r["workload"] == "agents" and r.get("agent") not in (None, "standard", "agents (all)") and r.get("tok_s"):
-            ratios[r["agent"]] = r["tokens_per_problem"]
-    standard_per_problem = next((r["tokens_per_problem"] for r in rows
-                                 if r["workload"] == "agents" and r.get("agent") == "standard"), None)
+    # token ratios from the configuration that ran the most agent problems (the agents' calls are the same
+    # on every engine; only the subset differs)
+    agent_rows = [r for r in rows if r["workload"] == "agents" and r.get("tok_s") and r.get("tokens_per_problem")]
+    source = max(agent_rows, key=lambda r: r["measured"])["config"] if agent_rows else None
+    ratios = {r["agent"]: r["tokens_per_problem"] for r in agent_rows
+              if r["config"] == source and r["agent"] not in ("standard", "agents (all)")}
+    standard_per_problem = next((r["tokens_per_problem"] for r in agent_rows
+                                 if r["config"] == source and r["agent"] == "standard"), None)
     if ratios and standard_per_problem:
         measured = {k: v / standard_per_problem for k, v in ratios.items()}
         ratio = sum(measured.values()) / len(measured)
@@ -167,8 +170,9 @@ def render(run: dict) -> str:
         "Method and columns: docs/benchmarks.md.",
     ]
     if not gpu:
-        lines.append("**CPU run at tiny scale: 2 shared cores, a two-layer model; the code path, not a "
-                     "performance figure. Not comparable to GPU numbers.**")
+        lines.append(f"**CPU run at `{meta['scale']}` scale on {device['cpu_count']} shared cores: it shows the code "
+                     "path and the table format, not performance, and is not comparable to GPU numbers (the "
+                     "ceilings are measured on a busy machine, so % of floor can even pass 100%).**")
     lines += ["", "#### Output tokens/s, speedup over tf-b1 and % of the roofline floor", "",
               "| config | " + " | ".join(workloads) + " |", "| --- |" + " --- |" * len(workloads)]
     for config in configs:

@@ -14,6 +14,7 @@ benchmarks/BENCH_ANCHORS.md:
 and, to be complete, the arithmetic of every token (prompt and output) at the measured matmul rate:
 
     FLOPs/token   = 2 x (matmul parameters) + 4 x layers x heads x head_dim x context
+                    (matmul parameters: the layers' matrices, plus the lm_head for output tokens only)
     compute floor = sum of FLOPs / measured matmul rate
 
 The floor is the larger of the two; "% of floor" is measured output tok/s over floor output tok/s.
@@ -100,9 +101,11 @@ class ModelShape:
     def kv_bytes_per_token(self, bytes_per_value: int) -> int:
         return self.layers * 2 * self.kv_heads * self.head_dim * bytes_per_value
 
-    def flops_per_token(self, context: float) -> float:
-        """Forward FLOPs of one token that attends to `context` tokens."""
-        return 2.0 * self.matmul_params + 4.0 * self.layers * self.heads * self.head_dim * context
+    def flops_per_token(self, context: float, head: bool = True) -> float:
+        """Forward FLOPs of one token that attends to `context` tokens (`head`: through the lm_head too,
+        which a prompt token other than the last skips)."""
+        params = self.matmul_params - (0 if head else self.embedding_params)
+        return 2.0 * params + 4.0 * self.layers * self.heads * self.head_dim * context
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,9 @@ def workload_floor(shape: ModelShape, prompt_lens: list[int], output_lens: list[
     kv_bytes = sum(kv * (p * o + o * (o - 1) // 2) for p, o in zip(prompt_lens, output_lens))
     weight_bytes = steps * weights
     memory_s = (weight_bytes + kv_bytes) / ceilings.copy_bytes_per_s
-    # prompt tokens attend to half their prompt on average, output tokens to prompt + half their output
-    flops = sum(p * shape.flops_per_token(p / 2) + o * shape.flops_per_token(p + o / 2)
+    # prompt tokens attend to half their prompt on average and skip the lm_head; output tokens attend to
+    # the prompt + half their output and each comes out of the lm_head
+    flops = sum(p * shape.flops_per_token(p / 2, head=False) + o * shape.flops_per_token(p + o / 2)
                 for p, o in zip(prompt_lens, output_lens))
     compute_s = flops / ceilings.matmul_flops_per_s
     floor_s = max(memory_s, compute_s)

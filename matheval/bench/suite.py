@@ -38,6 +38,7 @@ class BenchConfig:
     seed: int = 0
     data_dir: str | None = None
     work_dir: str | None = None
+    tag: str | None = None  # added to the JSON file names (a second run on the same day and device)
     command: str = "matheval bench"
     started: float = field(default_factory=time.monotonic)
 
@@ -80,7 +81,7 @@ def run_bench(config: BenchConfig) -> dict:
                      "ceilings": how, "dtype": str(dtype).replace("torch.", ""), "scale": config.scale,
                      "model": {"display": source.display, "dummy": source.dummy, "suppressed_eos": source.eos_ids,
                                **shape_summary(source.shape, bytes_per_value)},
-                     "command": config.command, "seed": config.seed, "deadline_s": config.deadline,
+                     "command": config.command, "tag": config.tag, "seed": config.seed, "deadline_s": config.deadline,
                      "jobs": [f"{j.config}/{j.workload}" for j in jobs]},
             "workloads": {}, "rows": [], "skipped": [],
         }

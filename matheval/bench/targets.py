@@ -171,11 +171,18 @@ class CompileTarget:
                       compile_config=CompileConfig())
         out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
                                   stopping_criteria=[OwnLength()])
-        steps = out.shape[1] - width
-        return [min(steps, item.max_tokens) for item in chunk]
+        new = out[: len(chunk), width:]  # a row that has stopped is padded with the (suppressed) pad token
+        return (new != pad).sum(dim=1).tolist()
 
     def stats(self) -> dict:
         return {"compile_s": self.compile_s, "batch": self.batch}
+
+    def close(self) -> None:
+        """Drop the compiled graphs and the static cache that generate keeps on the model."""
+        for attribute in ("_cache", "_compiled_call"):
+            if attribute in self.model.__dict__:
+                delattr(self.model, attribute)
+        torch._dynamo.reset()
 
 
 class ContinuousTarget:
@@ -185,6 +192,7 @@ class ContinuousTarget:
         self.name, self.model, self.tokenizer, self.device = "tf-continuous", model, tokenizer, device
         self.agent_engine = None
         self.manager = None
+        self.attention = model.config._attn_implementation  # the manager may switch it to a paged kernel
 
     def _start(self) -> None:
         config = copy.deepcopy(self.model.generation_config)
@@ -222,7 +230,7 @@ class ContinuousTarget:
         while done < len(items):
             result = self.manager.get_result(timeout=1)
             if result is None:
-                if not self.manager.is_running():
+                if not getattr(self.manager, "is_running", lambda: True)():
                     raise RuntimeError("transformers' continuous batching thread stopped before finishing")
                 continue
             if result.request_id in ids and result.is_finished():
@@ -234,9 +242,14 @@ class ContinuousTarget:
         return {}
 
     def close(self) -> None:
+        """Stop the manager (its paged cache holds much of the GPU) and give the model back its attention."""
         if self.manager is not None:
             self.manager.stop(block=True)
+            if hasattr(self.manager, "destroy"):
+                self.manager.destroy()
             self.manager = None
+        if self.model.config._attn_implementation != self.attention and hasattr(self.model, "set_attn_implementation"):
+            self.model.set_attn_implementation(self.attention)
 
 
 # -- families: the loaded model behind a set of configurations ------------------------------------------------
@@ -251,6 +264,8 @@ class TransformersFamily:
         self.targets: dict[str, object] = {}
 
     def target(self, spec: ConfigSpec, compile_batch: int):
+        for name in [n for n, t in self.targets.items() if n != spec.name and hasattr(t, "close")]:
+            self.targets.pop(name).close()  # a compiled model or a paged cache must not outlive its turn
         if spec.name not in self.targets:
             self.targets[spec.name] = self._make(spec, compile_batch)
         return self.targets[spec.name]
