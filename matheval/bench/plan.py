@@ -37,6 +37,7 @@ TINY_PLAN = (
     ("tf-b4", ALL),
     ("tf-b8", ("throughput", "short", "gsm8k")),
     ("tf-continuous", ("throughput", "short", "gsm8k")),
+    ("tf-compile", ("short",)),
 )
 COMPILE_BATCH = {"full": 128, "tiny": 4}
 
