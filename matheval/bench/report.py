@@ -25,6 +25,7 @@ def write_atomic(path: Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w") as stream:
         stream.write(text)
+    os.chmod(temporary, 0o644)  # mkstemp's files are private; these are ordinary repository files
     os.replace(temporary, path)
 
 
@@ -131,9 +132,18 @@ def _bytes(value: float) -> str:
     return f"{value:.0f} B"
 
 
+def _flops(value: float) -> str:
+    for unit, size in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if value >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.0f} FLOP"
+
+
 def _dur(seconds) -> str:
     if seconds is None:
         return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 120:
         return f"{seconds:.1f} s"
     if seconds < 7200:
@@ -214,7 +224,7 @@ def render(run: dict) -> str:
             continue
         lines.append(f"| {w} | {run['workloads'][w]['size']} | {f['output_tokens']:,} | {f['decode_steps']:,} | "
                      f"{_bytes(f['weight_bytes_per_step'])} | {_bytes(f['kv_bytes_per_step'])} | "
-                     f"{f['flops_per_token'] / 1e9:.3g} G | {_dur(f['floor_s'])} = {_tok(f['floor_tok_s'])} tok/s | "
+                     f"{_flops(f['flops_per_token'])} | {_dur(f['floor_s'])} = {_tok(f['floor_tok_s'])} tok/s | "
                      f"{f['bound']} |")
     lines += ["", "#### Every measurement", "",
               "| config | workload | measured on | wall | output tok/s | problems/s | % of floor | peak GPU mem | "
@@ -235,9 +245,15 @@ def render(run: dict) -> str:
     if notes:
         lines += ["", "Notes:"] + [f"- {note}" for note in notes]
     if run["skipped"]:
+        grouped: dict[tuple, list[str]] = {}
+        for skip in run["skipped"]:
+            where = skip.get("workload") or ""
+            grouped.setdefault((where, skip["reason"]), [])
+            if skip["config"] not in grouped[(where, skip["reason"])]:
+                grouped[(where, skip["reason"])].append(skip["config"])
         lines += ["", "Not measured:"]
-        lines += [f"- {s['config']}{' / ' + s['workload'] if s.get('workload') else ''}: {s['reason']}"
-                  for s in run["skipped"]]
+        lines += [f"- {', '.join(configs)}{' / ' + where if where else ''}: {reason}"
+                  for (where, reason), configs in grouped.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -113,7 +113,12 @@ def publish(run: dict, family: str, out_dir: Path, results_md: Path | None, bloc
     run["suite"] = suite_estimate(run)
     path = write_json(out_dir, run, family)
     if results_md is not None:
-        replace_block(results_md, block, render(run))
+        try:
+            tables = render(run)
+        except Exception:  # noqa: BLE001 - the JSON is written; a table bug must not end the run
+            tables = f"Rendering the tables failed (the JSON files hold every number):\n\n```\n{traceback.format_exc()}```\n"
+            traceback.print_exc()
+        replace_block(results_md, block, tables)
     log(f"wrote {path}{f' and {results_md}' if results_md else ''}")
 
 
@@ -189,6 +194,9 @@ class Context:
                 target, setup_s = self.target(spec)
             except Skip as reason:
                 self.unavailable[job.config] = str(reason)
+                raise
+            except Exception as exc:  # noqa: BLE001 - it would fail the same way for its other workloads
+                self.unavailable[job.config] = f"could not start: {type(exc).__name__}: {str(exc)[:200]}"
                 raise
             batch = getattr(target, "batch", None)
             if isinstance(batch, int) and spec.batch == "auto":
