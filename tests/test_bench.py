@@ -179,6 +179,37 @@ def test_reference_paths_and_the_deadline(tmp_path, data_dir):
     assert "Not measured:" in (tmp_path / "late" / "RESULTS.md").read_text()
 
 
+def test_agents_workload_drives_sampling_and_survives_a_broken_agent(tmp_path, data_dir, monkeypatch):
+    """Agents as the agents branch writes them: n samples in one request, then a sequential follow-up call
+    whose prompt holds the first answer; an agent that raises costs only its own row."""
+    from matheval.agents import AGENTS
+    from matheval.agents.base import Attempt
+    from matheval.prompts import build_messages
+
+    async def vote_then_check(problem, llm, params):
+        messages = build_messages(problem, params.mode)
+        samples = await llm.generate(messages, n=4, temperature=0.7, top_p=0.95)
+        follow_up = messages + [{"role": "assistant", "content": samples.texts[0]}, {"role": "user", "content": "Sure?"}]
+        final = await llm.generate(follow_up)
+        return Attempt(None, final.text)
+
+    async def broken(problem, llm, params):
+        await llm.generate(build_messages(problem, params.mode))
+        raise RuntimeError("this agent is broken")
+
+    monkeypatch.setitem(AGENTS, "majority_vote", vote_then_check)
+    monkeypatch.setitem(AGENTS, "debate", broken)
+    found = bench(tmp_path, "--dummy_config", str(TINY), "--configs", "tf-b8,native", "--workload", "agents")
+    rows = {(r["config"], r["agent"]): r for r in found["agents"]["rows"]}
+    for config in ("tf-b8", "native"):
+        voted = rows[(config, "majority_vote N=8")]
+        assert voted["forced_lengths_ok"] and voted["calls_per_problem"] == 2.0
+        assert voted["sequences"] == 5 * voted["measured"] and voted["useful_tokens"] == voted["expected_tokens"]
+        assert "this agent is broken" in rows[(config, "debate 3x2")]["error"]
+        assert rows[(config, "agents (all)")]["tok_s"] > 0
+    assert rows[("tf-b8", "majority_vote N=8")]["mean_batch"] > 1  # the samples of a request share a batch
+
+
 def test_bench_on_the_real_smollm2_model(tmp_path, data_dir):
     """A real checkpoint: its files are linked, EOS is suppressed, so generation still runs to the forced length."""
     found = bench(tmp_path, "--model", "smollm2-135m", "--configs", "tf-b1,native", "--workload", "short")

@@ -3,6 +3,7 @@ write the JSON and the RESULTS.md block after every measurement, so a run cut sh
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -282,10 +283,13 @@ class Context:
             reset_peak_memory(self.device)
             monitor.start()
             try:
-                import asyncio
-
                 wall = asyncio.run(drive_agent(AGENTS[agent_run.agent], problems, forced, params, concurrency,
                                                self.config.seed))
+            except Exception as exc:  # noqa: BLE001 - one broken agent must not cost the others
+                traceback.print_exc()
+                self.run["rows"].append({"config": job.config, "workload": workload.name, "family": workload.family,
+                                         "agent": agent_run.label, "error": f"{type(exc).__name__}: {exc}"})
+                continue
             finally:
                 gpu = monitor.stop()
             after = target.stats()
