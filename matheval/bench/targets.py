@@ -32,6 +32,7 @@ from .model_source import ModelSource
 from .workloads import MAX_OUTPUT, Item
 
 FIXED = ("tf-auto", "tf-compile", "tf-continuous", "native", "native-eager")
+STALL_S = 120  # a continuous-batching run with no finished request for this long has hung
 
 
 class Skip(Exception):
@@ -226,13 +227,17 @@ class ContinuousTarget:
             self.manager.add_request(item.prompt_ids, request_id=request, max_new_tokens=item.max_tokens)
             ids[request] = index
         generated = [0] * len(items)
-        done = 0
+        done, last_result = 0, time.monotonic()
         while done < len(items):
             result = self.manager.get_result(timeout=1)
             if result is None:
                 if not getattr(self.manager, "is_running", lambda: True)():
                     raise RuntimeError("transformers' continuous batching thread stopped before finishing")
+                if time.monotonic() - last_result > STALL_S:
+                    raise RuntimeError(f"transformers' continuous batching returned nothing for {STALL_S} s "
+                                       f"({done} of {len(items)} requests done)")
                 continue
+            last_result = time.monotonic()
             if result.request_id in ids and result.is_finished():
                 generated[ids.pop(result.request_id)] = len(result.generated_tokens)
                 done += 1
