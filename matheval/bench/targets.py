@@ -115,14 +115,10 @@ def _text_of(messages: list[dict]) -> str:
 def reset_prefix_cache(engine) -> None:
     """Forget cached prompt blocks, so that a measurement never reuses the prompts of an earlier one
     (within a measurement, sharing is the engine's own merit). The native engine keeps freed blocks
-    findable by hash; with no public reset, its hash index is cleared while it is idle."""
+    findable by hash until reused; engines without a prefix cache have nothing to reset."""
     reset = getattr(engine, "reset_prefix_cache", None)
     if callable(reset):
         reset()
-        return
-    blocks = getattr(getattr(engine, "core", None), "blocks", None)
-    if blocks is not None and hasattr(blocks, "by_hash"):
-        blocks.by_hash.clear()
 
 
 class CompileTarget:
