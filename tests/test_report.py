@@ -63,7 +63,7 @@ def study(tmp_path_factory, synthetic_results) -> Path:
     tiny_eval(root, mode="direct", max_tokens=16)
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(AGENTS, AGENT, sample_vote)
-        tiny_eval(root, agent=AGENT, max_tokens=24, batch_size=12, params=AgentParams(num_runs=3))
+        tiny_eval(root, agent=AGENT, max_tokens=16, batch_size=12, params=AgentParams(num_runs=3))
     return root
 
 
@@ -292,6 +292,13 @@ def test_report_in_chromium(study, browser, tmp_path):
     flip_cells = browser.evaluate("""(() => { const row = [...document.querySelectorAll('table.flips tbody tr')]
         .find(tr => tr.cells[0].textContent === 'direct'); return row.cells[3].textContent + '/' + row.cells[4].textContent; })()""")
     assert flip_cells == f"{gained}/{lost}"
+    pair = browser.evaluate("""(() => { const pair = document.querySelector('.pair');
+        const [first, second] = pair.querySelectorAll('select');
+        first.value = [...first.options].find(o => o.text === 'direct').value;
+        second.value = [...second.options].find(o => o.text === 'standard').value;
+        second.dispatchEvent(new Event('change'));
+        return pair.querySelector('.pair-result').textContent; })()""")
+    assert f"right only in the second ({lost})" in pair and f"right only in the first ({gained})" in pair
 
     # the problem filter shows exactly the problems of each status
     statuses = browser.evaluate("[...document.querySelectorAll('.problem')].map(p => p.dataset.status).join(' ')").split()
@@ -390,7 +397,9 @@ def test_cli_report_and_compare(study, tmp_path, capsys):
     rows = latest_csv_rows(run_folder(study))
     for mode in ("standard", "direct", AGENT):
         assert f"{float(rows[mode]['accuracy']) * 100:.1f}%" in out
-    assert f"{float(rows[AGENT]['maj_at_n']) * 100:.1f}% (N=3)" in out
+    assert "maj@3" in out and "pass@3" in out  # one N for every sampling configuration: said in the heading
+    [agent_line] = [line for line in out.splitlines() if line.startswith(AGENT)]
+    assert agent_line.split()[4:6] == [f"{float(rows[AGENT][k]) * 100:.1f}%" for k in ("maj_at_n", "pass_at_n")]
 
 
 def test_bad_inputs_get_one_line(study, tmp_path, capsys):

@@ -109,16 +109,19 @@ def load_config(folder: Path, stem: str, csv_cache: dict[Path, list[dict]]) -> C
     identity = read_journal_header(journal) if journal.exists() else {}
     finished = answers.exists()
     records = read_answers(answers) if finished else read_journal(journal)
-    parts = stem.split("_")
-    model = identity.get("model") or (parts[0] if len(parts) == 3 else stem)
-    dataset = identity.get("dataset") or (parts[1] if len(parts) == 3 else "?")
-    agent = identity.get("agent") or "standard"
-    label = agent if agent != "standard" else (identity.get("params") or {}).get("mode") or parts[-1]
     if folder not in csv_cache:
         csv_cache[folder] = read_metrics_csv(folder / "metrics.csv")
     rows = [r for r in csv_cache[folder]
             if "_".join(safe_name(r.get(k) or "") for k in ("model", "dataset", "mode")) == stem]
     metrics = rows[-1] if rows else None
+    # names as the run spelled them: the journal header, else the metrics row, else the file name
+    parts = stem.split("_")
+    guess = {"model": parts[0], "dataset": "_".join(parts[1:-1]) or "?", "mode": parts[-1]}
+    fallback = metrics or guess
+    model = identity.get("model") or fallback["model"]
+    dataset = identity.get("dataset") or fallback["dataset"]
+    agent = identity.get("agent") or "standard"
+    label = agent if agent != "standard" else (identity.get("params") or {}).get("mode") or fallback["mode"]
     summary = summarize(records)
     expected = identity["count"] * identity.get("runs", 1) if "count" in identity else None
     config = Config(folder=folder, stem=stem, model=model, dataset=dataset, label=label, agent=agent,

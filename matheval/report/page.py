@@ -25,6 +25,41 @@ from .data import (Config, Flips, breakdown, breakdown_keys, by_dataset, flips, 
 STATUS_TITLES = {"correct": "all correct", "wrong": "all wrong", "mixed": "disagreeing"}
 
 SCRIPT = """
+function solvedBy(card, key) {
+  const rows = card.querySelectorAll('tr[data-config="' + key + '"]');
+  if (!rows.length) return null;
+  let right = 0;
+  for (const row of rows) right += row.dataset.correct === '1' ? 1 : 0;
+  return right * 2 > rows.length;
+}
+function flipLinks(title, cards) {
+  const line = document.createElement('div');
+  line.append(title + ' (' + cards.length + '): ');
+  for (const card of cards) {
+    const link = document.createElement('a');
+    link.href = '#' + card.id;
+    link.textContent = card.dataset.pid;
+    line.append(link, ' ');
+  }
+  return line;
+}
+for (const pair of document.querySelectorAll('.pair')) {
+  const [first, second] = pair.querySelectorAll('select');
+  const result = pair.querySelector('.pair-result');
+  const update = () => {
+    const gained = [], lost = [];
+    for (const card of document.getElementById(pair.dataset.problems).querySelectorAll('.problem')) {
+      const a = solvedBy(card, first.value), b = solvedBy(card, second.value);
+      if (a === null || b === null) continue;
+      if (!a && b) gained.push(card);
+      if (a && !b) lost.push(card);
+    }
+    result.replaceChildren(flipLinks('right only in the second', gained), flipLinks('right only in the first', lost));
+  };
+  first.addEventListener('change', update);
+  second.addEventListener('change', update);
+  update();
+}
 for (const bar of document.querySelectorAll('.filter')) {
   const section = bar.closest('.problems');
   const shown = bar.querySelector('.shown');
@@ -65,7 +100,7 @@ details { margin: 2px 0; } summary { cursor: pointer; color: #0b57d0; }
 .call { border-left: 3px solid var(--line); padding-left: 8px; margin: 6px 0; }
 .role { font-weight: 600; font-size: 12px; text-transform: uppercase; color: #59636e; }
 .filter { position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom: 1px solid var(--line); z-index: 1; }
-.filter label { margin-right: 14px; }
+.filter label { margin-right: 14px; } .pair { margin: 8px 0; } .pair select { margin: 0 10px 0 4px; }
 .problems[data-show=correct] .problem:not([data-status=correct]),
 .problems[data-show=wrong] .problem:not([data-status=wrong]),
 .problems[data-show=mixed] .problem:not([data-status=mixed]) { display: none; }
@@ -141,13 +176,17 @@ unlikely to be chance).</p>
 {% if f.lost %}<div>lost: {% for pid in f.lost %}<a href="#{{ d.anchors[pid] }}">{{ pid }}</a> {% endfor %}</div>{% endif %}
 </details>{% else %}none{% endif %}</td></tr>
 {% endfor %}</tbody></table>
+<form class="pair" data-problems="problems-{{ loop.index }}">Any two: first
+<select>{% for config in d.configs %}<option value="{{ config.key }}"{% if config.key == d.reference.key %} selected{% endif %}>{{ config.name }}</option>{% endfor %}</select>
+second <select>{% for config in d.configs %}<option value="{{ config.key }}"{% if config.key == d.flips[0].other.key %} selected{% endif %}>{{ config.name }}</option>{% endfor %}</select>
+<div class="pair-result"></div></form>
 {% else %}<p class="muted">Only one configuration on {{ d.name }}: nothing to compare.</p>{% endif %}
 {% endfor %}
 
 <h2 id="problems">Problems</h2>
 {% for d in datasets %}
 {% set dataset_index = loop.index %}
-<section class="problems" data-show="all" data-dataset="{{ d.name }}">
+<section class="problems" id="problems-{{ dataset_index }}" data-show="all" data-dataset="{{ d.name }}">
 <h3>{{ d.name }}: {{ d.problems|length }} problems</h3>
 <form class="filter">
 <label><input type="radio" name="show-{{ dataset_index }}" value="all" checked> all ({{ d.problems|length }})</label>
@@ -155,13 +194,13 @@ unlikely to be chance).</p>
 <span class="shown muted small"></span>
 </form>
 {% for p in d.problems %}
-<article class="problem" id="{{ p.anchor }}" data-status="{{ p.status }}">
+<article class="problem" id="{{ p.anchor }}" data-status="{{ p.status }}" data-pid="{{ p.id }}">
 <h3>{{ p.id }}<span class="badge {{ 'ok' if p.status == 'correct' else 'bad' if p.status == 'wrong' else '' }}">{{ p.right }}/{{ p.total }} runs correct</span>{% if p.meta %}<span class="badge muted">{{ p.meta }}</span>{% endif %}</h3>
 <div class="question">{{ p.question }}</div>
 <p>Gold answer: <code>{{ p.gold }}</code></p>
 <table class="answers"><thead><tr><th>configuration</th>{% if d.several_runs %}<th>run</th>{% endif %}<th>extracted answer</th><th></th><th>tokens</th><th>calls</th><th>finish</th><th>response and trace</th></tr></thead><tbody>
 {% for config, r in p.rows %}
-<tr data-config="{{ config.key }}"><td>{{ config.name }}</td>{% if d.several_runs %}<td class="num">{{ r.get('run', 0) }}</td>{% endif %}<td><code>{{ r.get('extracted') if r.get('extracted') is not none else '(none)' }}</code>
+<tr data-config="{{ config.key }}" data-correct="{{ 1 if r.correct else 0 }}"><td>{{ config.name }}</td>{% if d.several_runs %}<td class="num">{{ r.get('run', 0) }}</td>{% endif %}<td><code>{{ r.get('extracted') if r.get('extracted') is not none else '(none)' }}</code>
 {% if r.get('samples') %}<div class="small">samples: {% for text, right in samples(r) %}<code class="{{ 'ok' if right else 'bad' }}">{{ text }}</code> {% endfor %}{% if 'vote' in r %}· vote <code>{{ r.get('vote') if r.get('vote') is not none else '(none)' }}</code>{% endif %}</div>{% endif %}</td>
 <td class="{{ 'ok' if r.correct else 'bad' }}">{{ '✓' if r.correct else '✗' }}</td><td class="num">{{ r.get('tokens', '') }}</td><td class="num">{{ r.get('calls', '') }}</td><td>{{ r.get('finish_reason') or '' }}</td>
 <td><details><summary>response</summary><pre>{{ r.get('response') or '' }}</pre></details>
