@@ -92,7 +92,7 @@ class Chromium:
 
     FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--remote-debugging-pipe")
+             "--disable-dev-shm-usage", "--remote-debugging-pipe")
 
     def __init__(self, profile: Path, timeout: float = 60.0):
         self.timeout = timeout
@@ -298,7 +298,7 @@ def test_report_in_chromium(study, browser, tmp_path):
         second.value = [...second.options].find(o => o.text === 'standard').value;
         second.dispatchEvent(new Event('change'));
         return pair.querySelector('.pair-result').textContent; })()""")
-    assert f"right only in the second ({lost})" in pair and f"right only in the first ({gained})" in pair
+    assert f"right only in standard ({lost})" in pair and f"right only in direct ({gained})" in pair
 
     # the problem filter shows exactly the problems of each status
     statuses = browser.evaluate("[...document.querySelectorAll('.problem')].map(p => p.dataset.status).join(' ')").split()

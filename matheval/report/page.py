@@ -54,7 +54,8 @@ for (const pair of document.querySelectorAll('.pair')) {
       if (!a && b) gained.push(card);
       if (a && !b) lost.push(card);
     }
-    result.replaceChildren(flipLinks('right only in the second', gained), flipLinks('right only in the first', lost));
+    result.replaceChildren(flipLinks('right only in ' + second.selectedOptions[0].text, gained),
+                           flipLinks('right only in ' + first.selectedOptions[0].text, lost));
   };
   first.addEventListener('change', update);
   second.addEventListener('change', update);
@@ -93,6 +94,7 @@ figure { margin: 8px 0 20px; } figure svg { max-width: 100%; height: auto; }
            padding: 8px 14px; }
 .problem[data-status=correct] { border-left-color: var(--ok); } .problem[data-status=wrong] { border-left-color: var(--bad); }
 .problem[data-status=mixed] { border-left-color: var(--mixed); }
+.problem { scroll-margin-top: 44px; } .answers .small code { white-space: nowrap; }
 .problem h3 { margin: 4px 0; font-size: 15px; } .badge { font-weight: normal; font-size: 12px; margin-left: 8px; }
 .question, pre { white-space: pre-wrap; word-break: break-word; }
 pre { background: var(--soft); padding: 8px; border-radius: 4px; margin: 4px 0; max-height: 480px; overflow: auto; }
