@@ -124,5 +124,5 @@ def breakdown_plot(configs: list[Config], key: str, groups: list, table: dict[st
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
     if len(configs) > 1:
-        ax.legend(fontsize=7, ncols=min(4, math.ceil(len(configs) / 2)), loc="upper right")
+        figure.legend(fontsize=7, ncols=min(5, len(configs)), loc="outside upper center", frameon=False)
     return to_svg(figure, salt)

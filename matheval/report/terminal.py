@@ -26,7 +26,7 @@ def dataset_table(dataset: str, configs: list[Config]) -> Table:
     sampled = {c.summary.num_samples for c in configs if c.summary.maj_at_n is not None}
     columns = [c for c in COLUMNS if c.key not in constant and (sampled or c.key not in ("maj", "pass"))]
     title = " · ".join(constant[key] for key in FOLDED if key in constant)
-    table = Table(title=Text(title), caption="per problem: tokens, calls, seconds; tok/s: the last invocation's",
+    table = Table(title=Text(title), caption="tokens, calls, s: means per problem",
                   box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False,
                   collapse_padding=True)
     for column in columns:
