@@ -192,6 +192,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import warnings, write_report
+
+    output, configs = write_report(args.results_dirs, args.output)
+    for line in warnings(configs):
+        print(f"matheval: note: {line}", file=sys.stderr)
+    print(f"report of {len(configs)} configurations -> {output}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report import load_configs, summary_tables, warnings
+
+    configs = load_configs(args.results_dirs)
+    console = Console(width=None if sys.stdout.isatty() else 200)  # a file or pipe gets whole rows
+    for table in summary_tables(configs):
+        console.print(table)
+    for line in warnings(configs):
+        print(f"matheval: note: {line}", file=sys.stderr)
+    return 0
+
+
+def add_report_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
+                        help="a results folder (every run folder inside it is read) or individual run folders")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="matheval", description="Evaluate math-reasoning models and inference-time agents.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -205,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure engines and batch sizes (docs/benchmarks.md)")
     add_bench_flags(bench)
     bench.set_defaults(func=cmd_bench)
+    report = commands.add_parser("report", help="one self-contained HTML page of result folders")
+    add_report_flags(report)
+    report.add_argument("-o", "--output", default=None,
+                        help="the HTML file to write, or a folder for report.html (default: RESULTS_DIR/report.html)")
+    report.set_defaults(func=cmd_report)
+    compare = commands.add_parser("compare", help="the summary table of result folders in the terminal")
+    add_report_flags(compare)
+    compare.set_defaults(func=cmd_compare)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)
