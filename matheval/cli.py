@@ -258,7 +258,7 @@ def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -37,9 +36,6 @@ def write_report(paths: Iterable[str | Path], output: str | Path | None = None) 
         write_atomic(target, page)
     except OSError as exc:
         raise UserError(f"cannot write the report to {target} ({exc.strerror or exc}): choose another -o") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(target, 0o666 & ~umask)  # a page to share: readable like any file the user writes
     return target, configs
 
 
