@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import models
-from .agents.base import Agent, AgentParams, Tools, needs_sandbox, uses_verifier
+from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import load_examples, load_problems
 from .engines import EngineOptions, EngineStats, create_engine
 from .errors import Interrupted, UserError
@@ -71,6 +71,14 @@ def resolve_agent(name: str) -> Agent:
     return AGENTS[name]
 
 
+def resolve_verifier(name: str) -> models.ModelRef:
+    """The judge model, resolved before anything loads, so that a bad name costs nothing."""
+    try:
+        return models.resolve(name)
+    except UserError as exc:
+        raise UserError(f"--verifier: {exc}") from None
+
+
 def run_eval(config: EvalConfig) -> Outcome:
     """Load, generate, grade, journal, and write the seed's files. Safe to rerun: it resumes."""
     if config.mode not in MODES:
@@ -84,6 +92,8 @@ def run_eval(config: EvalConfig) -> Outcome:
     params.mode = config.mode
     if params.verifier and not uses_verifier(agent):
         raise UserError(f"--verifier is not used by agent {config.agent!r}: drop it, or use --agent best_of_n")
+    check_params(agent, params)
+    verifier = resolve_verifier(params.verifier) if params.verifier else None
     if config.mode == "fewshot" and not params.examples:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
 
@@ -118,7 +128,7 @@ def run_eval(config: EvalConfig) -> Outcome:
                                     seed=config.seed, extra=dict(config.engine_extra))
             engine = create_engine(config.backend, model, options)
             if params.verifier:
-                tools.engines["verifier"] = create_engine(config.backend, models.resolve(params.verifier), options)
+                tools.engines["verifier"] = create_engine(config.backend, verifier, options)
             spec.tools = tools
             if config.detailed:
                 enable_streaming(engine)

@@ -8,11 +8,14 @@ accuracy. The sandbox is the real one.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
+import subprocess
+import sys
 
 import pytest
 
-from conftest import tiny_eval
+from conftest import REPO, tiny_eval
 from matheval.agents import AGENTS, AgentParams
 from matheval.agents.base import LLM, Tools
 from matheval.agents.programs import (answer_from_output, extract_program, python_blocks, shown_output,
@@ -22,6 +25,7 @@ from matheval.agents.voting import majority, votes_per_candidate
 from matheval.engines.base import Request, Sampling
 from matheval.engines.batcher import Batcher
 from matheval.errors import UserError
+from matheval.results import CSV_COLUMNS
 
 # ---------------------------------------------------------------------------------------------------
 # Pure parts
@@ -369,3 +373,146 @@ def test_concurrency_changes_nothing(tmp_path, smollm2_path, agent, params):
     for a, b in zip(one_at_a_time, all_at_once):
         assert a["extracted"] == b["extracted"] and a.get("samples") == b.get("samples")
         assert [call["texts"] for call in a["trace"]] == [call["texts"] for call in b["trace"]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command line: every agent through `matheval agent`, the seed's command, bad input
+
+CLI_WIDTHS = ["--num_runs", "2", "--max_iters", "1", "--rounds", "1", "--beam_width", "1", "--expansions", "2",
+              "--max_depth", "1", "--max_calls", "1"]
+
+
+def agent_cli(*args: str) -> int:
+    """`matheval agent ARGS` in this process (the parser, the command and run_eval as a user runs them)."""
+    from matheval.cli import main
+
+    try:
+        return main(["agent", *args])
+    except SystemExit as exc:  # argparse refusing a flag
+        return exc.code
+
+
+@pytest.mark.parametrize("agent", [name for name in AGENTS if name not in ("standard", "majority_vote")])
+def test_every_agent_through_matheval_agent_writes_the_seed_files(tmp_path, smollm2_path, agent, capsys):
+    code = agent_cli("--agent", agent, "--round", "cli", "--dataset", "synthetic", "--count", "1",
+                     "--batch_size", "4", "--max_new_tokens", "8", *CLI_WIDTHS, "--results_dir", str(tmp_path),
+                     "--no_progress")
+    assert code == 0, capsys.readouterr().err
+    [folder] = tmp_path.iterdir()
+    assert folder.name.startswith("cli_smollm2-135m_synthetic_1_")
+    [record] = json.loads((folder / "answers" / f"smollm2-135m_synthetic_{agent}_answers.json").read_text())
+    assert record["calls"] == len(record["trace"]) >= 1 and record["seconds"] > 0
+    assert record["tokens"] == sum(call["prompt_tokens"] + sum(call["completion_tokens"]) for call in record["trace"])
+    for call in record["trace"]:
+        assert call["role"] and call["texts"] and len(call["completion_tokens"]) == len(call["texts"])
+    assert set(record) >= {"question", "gold", "response", "extracted", "correct"}
+    with open(folder / "metrics.csv") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["mode"] == agent and float(row["calls_per_problem"]) == record["calls"]
+    assert int(row["engine_calls"]) >= 1 and float(row["tokens_per_problem"]) == record["tokens"]
+    assert "calls" in (folder / f"metrics_{agent}.txt").read_text()
+    assert "synthetic-0" in (folder / "log" / f"smollm2-135m_synthetic_{agent}.log").read_text()
+    assert str(folder) in capsys.readouterr().out
+
+
+def test_the_seed_agent_command_runs_as_a_module(tmp_path, data_dir, smollm2_path):
+    """The seed README's command, shrunk: `python -m evaluation.eval_agent ... --agent majority_vote` (the
+    other agents run through `matheval agent` above; `standard` is `matheval eval`, tests/test_cli.py)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "evaluation.eval_agent", "--model", "smollm2-135m", "--agent", "majority_vote",
+         "--round", "batch_agent", "--dataset", "gsm8k", "--count", "2", "--num_runs", "3", "--batch_size", "8",
+         "--inference_backend", "transformers", "--max_new_tokens", "8", "--data_dir", str(data_dir),
+         "--results_dir", str(tmp_path), "--no_progress"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    [folder] = tmp_path.iterdir()
+    answers = json.loads((folder / "answers" / "smollm2-135m_gsm8k_majority_vote_answers.json").read_text())
+    assert [a["id"] for a in answers] == ["gsm8k-0", "gsm8k-1"] and answers[0]["gold"] == "18"
+    assert all(len(a["samples"]) == 3 for a in answers)
+    with open(folder / "metrics.csv") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert list(row) == CSV_COLUMNS and row["num_runs"] == "3" and row["maj_at_n"] != ""
+    assert "maj@3" in (folder / "metrics_majority_vote.txt").read_text()
+
+
+BAD_AGENT_INPUTS = [
+    (["--agent", "telepathy"], "unknown agent 'telepathy'"),
+    (["--agent", "debate", "--num_runs", "1"], "debate needs at least 2 debaters"),
+    (["--agent", "majority_vote", "--num_runs", "0"], "--num_runs"),
+    (["--agent", "tree_search", "--beam_width", "wide"], "--beam_width"),
+    (["--agent", "majority_vote", "--sample_temperature", "-1"], "--sample_temperature must be 0 (greedy) or more"),
+    (["--agent", "debate", "--sample_top_p", "1.5"], "--sample_top_p must be in (0, 1]"),
+    (["--agent", "majority_vote", "--verifier", "smollm2-135m"], "--verifier is not used by agent 'majority_vote'"),
+    (["--agent", "best_of_n", "--verifier", "no-such-judge"], "--verifier: unknown model 'no-such-judge'"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_AGENT_INPUTS)
+def test_bad_agent_input_is_one_line_before_anything_loads(tmp_path, args, message, capsys):
+    assert agent_cli(*args, "--results_dir", str(tmp_path / "results")) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_a_bad_agent_name_exits_two_from_the_module(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "evaluation.eval_agent", "--agent", "telepathy",
+                             "--results_dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "unknown agent 'telepathy': use one of standard, majority_vote" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model-written code runs in the sandbox and nowhere else
+
+HOSTILE = """import os
+print(os.environ.get("MATHEVAL_AGENT_TEST_SECRET"))
+os.system("touch {target}")
+open("{target}", "w").write("pwned")
+"""
+
+
+def test_agents_never_execute_code_themselves():
+    """The only way an agent runs code is `LLM.run_code`, which goes to the run's sandbox."""
+    import re
+    from pathlib import Path
+
+    import matheval.agents
+
+    forbidden = re.compile(r"(?<![\w.])(exec|eval|compile)\(|\bsubprocess\b|os\.(system|popen|exec|spawn)|\brunpy\b|"
+                           r"multiprocessing|__import__")
+    for module in Path(matheval.agents.__file__).parent.glob("*.py"):
+        hits = [line for line in module.read_text().splitlines() if forbidden.search(line)]
+        assert hits == [], f"{module.name}: {hits}"
+
+
+def test_hostile_programs_of_both_code_agents_are_contained(transformers_backend, tmp_path, monkeypatch):
+    """A program that reads a secret, starts a shell and writes outside its folder, as program_of_thoughts
+    runs it and as tool_integrated runs a block: the sandbox stops all three, the workflow goes on."""
+    import uuid
+    from pathlib import Path
+
+    from matheval.agents.program_of_thoughts import execute
+    from matheval.agents.tool_integrated import STOPS, TOOL_REQUEST, carry_on
+    from matheval.sandbox import SandboxPool
+
+    secret = f"sk-agent-test-{uuid.uuid4().hex}"
+    monkeypatch.setenv("MATHEVAL_AGENT_TEST_SECRET", secret)  # before the pool starts
+    target = Path("/tmp") / f"pwned-agents-{uuid.uuid4().hex}"
+    program = HOSTILE.format(target=target)
+    question = [{"role": "user", "content": TOOL_REQUEST.format(question="What is 6 times 7?")}]
+
+    async def main(pool):
+        llm = LLM(Batcher(transformers_backend, batch_size=2), 0, "p", 0, AgentParams(max_tokens=6),
+                  Tools(sandbox=pool))
+        pot = await execute(llm, program)
+        tir = await carry_on(llm, question, f"```python\n{program}```\n", "stop", 1, {"stop": STOPS})
+        return pot, tir
+
+    with SandboxPool(workers=1) as pool:
+        pot, tir = asyncio.run(main(pool))
+    assert not target.exists()
+    assert secret not in json.dumps([pot, tir])
+    assert pot["ok"] is False and pot["error"] and pot["answer"] is None
+    [execution] = tir["executions"]
+    assert execution["ok"] is False and "```output" in tir["transcript"]

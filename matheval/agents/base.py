@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ..data.problem import Problem
 from ..engines.base import Completion, Engine, Messages, Sampling
+from ..errors import UserError
 
 if TYPE_CHECKING:
     from ..sandbox import SandboxPool, SandboxResult
@@ -75,6 +76,22 @@ class AgentParams:
     max_calls: int = 4
     verifier: str | None = None
     extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse settings no agent can use, naming the flag, before any model is loaded."""
+        for name, flag in (("num_runs", "--num_runs"), ("max_tokens", "--max_new_tokens"),
+                           ("max_iters", "--max_iters"), ("rounds", "--rounds"), ("beam_width", "--beam_width"),
+                           ("expansions", "--expansions"), ("max_depth", "--max_depth"),
+                           ("max_calls", "--max_calls")):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"{flag} must be a positive integer, got {value!r}")
+        for name, flag in (("temperature", "--temperature"), ("sample_temperature", "--sample_temperature")):
+            if getattr(self, name) < 0:
+                raise UserError(f"{flag} must be 0 (greedy) or more, got {getattr(self, name)}")
+        for name, flag in (("top_p", "--top_p"), ("sample_top_p", "--sample_top_p")):
+            if not 0 < getattr(self, name) <= 1:
+                raise UserError(f"{flag} must be in (0, 1], got {getattr(self, name)}")
 
     def identity(self) -> dict:
         """The settings that change answers (resume refuses to mix runs that differ in these)."""
@@ -178,6 +195,15 @@ Agent = Callable[[Problem, LLM, AgentParams], Awaitable[Attempt]]
 def needs_sandbox(agent: Agent) -> bool:
     """Whether the agent's module declares NEEDS_SANDBOX = True (it runs model-written code)."""
     return bool(getattr(sys.modules.get(agent.__module__), "NEEDS_SANDBOX", False))
+
+
+def check_params(agent: Agent, params: AgentParams) -> None:
+    """The shared checks, then the agent module's own `check(params)` if it has one (e.g. debate needs
+    two debaters): bad settings fail in one line before the model loads, not mid-run."""
+    params.check()
+    own = getattr(sys.modules.get(agent.__module__), "check", None)
+    if own is not None:
+        own(params)
 
 
 def uses_verifier(agent: Agent) -> bool:

@@ -26,9 +26,14 @@ UPDATE_REQUEST = (
 )
 
 
-async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
+def check(params: AgentParams) -> None:
+    """Called by run_eval before the model loads."""
     if params.num_runs < 2:
         raise UserError("debate needs at least 2 debaters: use --num_runs 2 or more")
+
+
+async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
+    check(params)
     question = build_messages(problem, params.mode, params.examples)
     sampling = dict(temperature=params.sample_temperature, top_p=params.sample_top_p)
     solutions = (await llm.generate(question, role="debate", n=params.num_runs, **sampling)).texts

@@ -34,17 +34,18 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
                                  temperature=params.sample_temperature if sampled else params.temperature,
                                  top_p=params.sample_top_p if sampled else params.top_p)
     programs = [extract_program(text) for text in written.texts]
-
-    async def execute(code: str | None) -> dict:
-        if code is None:
-            return {"code": None, "ok": False, "stdout": "", "error": "no program in the response", "answer": None}
-        result = await llm.run_code(code)
-        return {"code": code, "ok": result.ok, "stdout": result.stdout[:MAX_SHOWN_OUTPUT], "error": result.error,
-                "seconds": round(result.seconds, 3), "answer": answer_from_output(result.stdout) if result.ok else None}
-
-    runs = await gather(*(execute(code) for code in programs))
+    runs = await gather(*(execute(llm, code) for code in programs))
     answers = [run["answer"] for run in runs]
     winner, tally = majority(answers)
     return Attempt(answer=answers[winner] if winner is not None else None,
                    response=written.texts[winner if winner is not None else 0], samples=answers,
                    extra={"programs": runs, "votes": tally})
+
+
+async def execute(llm: LLM, code: str | None) -> dict:
+    """Run one written program in the run's sandbox (never in this process); its record for the trace."""
+    if code is None:
+        return {"code": None, "ok": False, "stdout": "", "error": "no program in the response", "answer": None}
+    result = await llm.run_code(code)
+    return {"code": code, "ok": result.ok, "stdout": result.stdout[:MAX_SHOWN_OUTPUT], "error": result.error,
+            "seconds": round(result.seconds, 3), "answer": answer_from_output(result.stdout) if result.ok else None}
