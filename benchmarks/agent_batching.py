@@ -88,15 +88,18 @@ def measure(agent: str, args: argparse.Namespace, model: str, results_dir: Path)
             "calls_per_problem": round(outcome.summary.calls_per_problem, 2),
             "engine_calls": actual, "ideal_calls": ideal, "mean_batch": outcome.row["mean_batch"],
             "ideal_mean_batch": round(rows / ideal, 2), "efficiency": round(ideal / actual, 3) if actual else None,
-            "wall_seconds": round(wall, 1)}
+            "tokens_per_problem": round(outcome.summary.tokens_per_problem, 1),
+            "tokens_per_second": round(outcome.row["tokens_per_second"], 1), "wall_seconds": round(wall, 1)}
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| agent | calls/problem | rows | steps | engine calls | ideal calls | mean batch | ideal mean batch "
-             "| efficiency | wall s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| agent | calls/problem | tokens/problem | rows | steps | engine calls | ideal calls | mean batch "
+             "| ideal mean batch | efficiency | output tok/s | wall s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['agent']} | {r['calls_per_problem']} | {r['rows']} | {r['steps']} | {r['engine_calls']} "
-                     f"| {r['ideal_calls']} | {r['mean_batch']} | {r['ideal_mean_batch']} | {r['efficiency']:.0%} "
+        lines.append(f"| {r['agent']} | {r['calls_per_problem']} | {r['tokens_per_problem']} | {r['rows']} "
+                     f"| {r['steps']} | {r['engine_calls']} | {r['ideal_calls']} | {r['mean_batch']} "
+                     f"| {r['ideal_mean_batch']} | {r['efficiency']:.0%} | {r['tokens_per_second']} "
                      f"| {r['wall_seconds']} |")
     return "\n".join(lines)
 
