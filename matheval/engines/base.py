@@ -72,6 +72,8 @@ class EngineStats:
     completion_tokens: int = 0
     busy_seconds: float = 0.0
     max_batch: int = 0
+    retries: int = 0  # server requests retried after a transient failure (429, 5xx, timeout, lost connection)
+    oom_retries: int = 0  # batches retried smaller after running out of GPU memory
 
     @property
     def mean_batch(self) -> float:
@@ -88,6 +90,8 @@ class EngineStats:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "busy_seconds": round(self.busy_seconds, 3),
+            "retries": self.retries,
+            "oom_retries": self.oom_retries,
         }
 
 
