@@ -28,13 +28,6 @@ def create_engine(backend: str, model: ModelRef, options: EngineOptions) -> Engi
     if backend == "transformers":
         from .transformers_engine import TransformersBackend
 
-<<<<<<< HEAD
-        return Batcher(TransformersBackend(model.path, options), batch_size=int(options.batch_size))
-    if backend == "native":
-        from .native import NativeEngine
-
-        return NativeEngine(model.path, options)
-=======
         static = TransformersBackend(model.path, options)
         return Batcher(static, batch_size=static_batch_size(static, options))
     if backend == "continuous":
@@ -53,7 +46,6 @@ def create_engine(backend: str, model: ModelRef, options: EngineOptions) -> Engi
         from .openai_engine import OpenAIEngine
 
         return OpenAIEngine(model, options)
->>>>>>> 61db680 (engines: vllm, openai and continuous backends, OOM halving and --batch_size auto, matheval check; backend flags)
     raise UserError(f"unknown --inference_backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
