@@ -99,7 +99,6 @@ class ContinuousBackend:
         prompt = encode_prompt(self.tokenizer, messages)
         started = time.perf_counter()
         samples = await asyncio.gather(*(self.generate_one(prompt, sampling) for _ in range(sampling.n)))
-        self.stats.calls += 1
         self.stats.requests += 1
         self.stats.sequences += sampling.n
         self.stats.prompt_tokens += len(prompt) * sampling.n
@@ -130,6 +129,10 @@ class ContinuousBackend:
         self.manager.add_request(prompt, request_id=request_id, max_new_tokens=sampling.max_tokens,
                                  streaming=streaming, **self.sampling_kwargs(sampling))
         self._in_flight += 1
+        # The manager's steps are not visible from here: mean_batch reports the sequences in flight
+        # as each one was submitted, which is what the scheduler had to batch together.
+        self.stats.calls += 1
+        self.stats.batch_rows += self._in_flight
         self.stats.max_batch = max(self.stats.max_batch, self._in_flight)
         try:
             tokens = await future

@@ -20,6 +20,7 @@ import asyncio
 import os
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class OpenAIEngine:
         self.server_honours_n = True
         self._tokenizer = None
         self._tokenizer_tried = False
+        self._tokenizer_lock = threading.Lock()  # prompts are rendered in worker threads
         self._loop = self._client = self._slots = None
 
     # -- setup -------------------------------------------------------------------------------------
@@ -105,28 +107,31 @@ class OpenAIEngine:
         return next((c for c in candidates if c in listed), model.path)
 
     def client(self):
-        """One AsyncOpenAI client (and concurrency limit) per event loop: httpx pools are loop-bound."""
+        """One AsyncOpenAI client (and concurrency limit) per event loop: httpx pools are loop-bound.
+        The client is closed when its loop shuts down (see `close_with_loop`)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
             self._client = self.openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
                                                    timeout=self.timeout)
             self._slots = asyncio.Semaphore(self.max_concurrency)
+            loop.create_task(anext(close_with_loop(self._client), None))
         return self._client
 
     @property
     def tokenizer(self):
         """The model's tokenizer for rendering prompts locally, or None when it cannot be had
         (a served name that is not a hub id or folder); loaded on first need."""
-        if not self._tokenizer_tried:
-            self._tokenizer_tried = True
-            try:
-                from transformers import AutoTokenizer
+        with self._tokenizer_lock:
+            if not self._tokenizer_tried:
+                try:
+                    from transformers import AutoTokenizer
 
-                self._tokenizer = AutoTokenizer.from_pretrained(self.model.path)
-            except Exception as exc:  # noqa: BLE001 - any failure means: no local template
-                print(f"matheval: no local tokenizer for {self.model.path!r} ({type(exc).__name__}); "
-                      "completions prompts use a plain Question/Answer transcript", file=sys.stderr)
+                    self._tokenizer = AutoTokenizer.from_pretrained(self.model.path)
+                except Exception as exc:  # noqa: BLE001 - any failure means: no local template
+                    print(f"matheval: no local tokenizer for {self.model.path!r} ({type(exc).__name__}); "
+                          "completions prompts use a plain Question/Answer transcript", file=sys.stderr)
+                self._tokenizer_tried = True
         return self._tokenizer
 
     def prompt_text(self, messages: Messages) -> str:
@@ -172,6 +177,7 @@ class OpenAIEngine:
         async with self._slots:
             response = await self.with_retries(call)
         self.stats.calls += 1
+        self.stats.batch_rows += len(response.choices)
         texts = [(c.message.content if prompt is None else c.text) or "" for c in response.choices]
         reasons = [c.finish_reason or "stop" for c in response.choices]
         for i, text in enumerate(texts):  # servers that keep the stop string (transformers serve) get it cut
@@ -204,6 +210,16 @@ class OpenAIEngine:
 
     def close(self) -> None:
         self._client = self._loop = self._slots = None
+
+
+async def close_with_loop(client):
+    """Parks at its yield until the event loop shuts down: asyncio.run closes open async generators
+    (loop.shutdown_asyncgens) while the loop still runs, and the finally clause closes the client's
+    connections there, instead of leaving them to be collected after the loop is gone."""
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def describe(exc: Exception) -> str:

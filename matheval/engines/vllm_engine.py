@@ -82,6 +82,7 @@ class VLLMBackend:
         completions = [to_completion(output) for output in outputs]
         self.stats.calls += 1
         self.stats.sequences += sum(r.sampling.n for r in requests)
+        self.stats.batch_rows += sum(r.sampling.n for r in requests)
         self.stats.max_batch = max(self.stats.max_batch, sum(r.sampling.n for r in requests))
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.stats.completion_tokens += sum(c.total_completion_tokens for c in completions)
