@@ -32,8 +32,11 @@ def serve_available() -> bool:
 class TransformersServer:
     """`transformers serve MODEL_FOLDER --host 127.0.0.1 --port PORT --device cpu` as a child process."""
 
-    def __init__(self, model_path: str, log_path: Path, port: int | None = None):
+    def __init__(self, model_path: str, log_path: Path, port: int | None = None, extra_args: tuple[str, ...] = (),
+                 threads: int = 1):
         self.model_path = model_path
+        self.threads = threads  # one by default: the test process computes on the same 2 cores
+        self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
@@ -45,10 +48,10 @@ class TransformersServer:
     def command(self) -> list[str]:
         entry = "from transformers.cli.transformers import main; main()"
         return [sys.executable, "-c", entry, "serve", self.model_path, "--host", "127.0.0.1",
-                "--port", str(self.port), "--device", "cpu", "--dtype", "float32"]
+                "--port", str(self.port), "--device", "cpu", "--dtype", "float32", *self.extra_args]
 
     def start(self, timeout: float = 180) -> None:
-        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_UPDATE_CHECK="1", OMP_NUM_THREADS="2",
+        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_UPDATE_CHECK="1", OMP_NUM_THREADS=str(self.threads),
                    TOKENIZERS_PARALLELISM="false")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,

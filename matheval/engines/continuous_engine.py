@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from dataclasses import dataclass, field
 
 import torch
 
@@ -33,15 +32,6 @@ from .transformers_engine import cut_at_stop, eos_ids_of, finish_tokens, load_mo
 PAGE_SIZE = 256  # tokens per KV-cache page
 CPU_ROWS = 32  # sequences the CPU cache is sized for when --batch_size is 1 or auto
 CPU_TOKENS_PER_ROW = 1536  # a typical prompt plus a typical answer; longer ones simply wait for pages
-
-
-@dataclass
-class _Pending:
-    """One sequence in flight: its future, and (when it has stop strings) where the stop check stands."""
-
-    future: asyncio.Future
-    sampling: Sampling
-    started: float = field(default_factory=time.perf_counter)
 
 
 class ContinuousBackend:

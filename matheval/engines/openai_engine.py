@@ -86,7 +86,7 @@ class OpenAIEngine:
         self._tokenizer = None
         self._tokenizer_tried = False
         self._tokenizer_lock = threading.Lock()  # prompts are rendered in worker threads
-        self._loop = self._client = self._slots = None
+        self._loop = self._client = self._slots = self._closer = None
 
     # -- setup -------------------------------------------------------------------------------------
 
@@ -115,7 +115,8 @@ class OpenAIEngine:
             self._client = self.openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
                                                    timeout=self.timeout)
             self._slots = asyncio.Semaphore(self.max_concurrency)
-            loop.create_task(anext(close_with_loop(self._client), None))
+            self._closer = close_with_loop(self._client)  # held here: a collected generator would close it now
+            loop.create_task(anext(self._closer, None))
         return self._client
 
     @property
@@ -209,7 +210,7 @@ class OpenAIEngine:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        self._client = self._loop = self._slots = None
+        self._client = self._loop = self._slots = self._closer = None
 
 
 async def close_with_loop(client):

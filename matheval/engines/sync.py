@@ -61,12 +61,17 @@ class SyncEngine:
         return [completion.text for completion in self.complete(prompts, **sampling)]
 
     def close(self) -> None:
+        if not self._loop.is_closed():  # first, as asyncio.run would: loop-bound resources close on their loop
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
-        if not self._loop.is_closed():
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.close()
 
     def __enter__(self):
         return self
