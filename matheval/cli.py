@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from .errors import UserError
 
@@ -29,18 +30,6 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def parse_batch_size(text: str) -> int | str:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
-    return value
-
-
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -49,6 +38,15 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def parse_batch_size(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
 
 
 def add_eval_flags(parser: argparse.ArgumentParser) -> None:
@@ -188,6 +186,71 @@ def cmd_check(args: argparse.Namespace) -> int:
     return check_main()
 
 
+def add_bench_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="a local checkpoint (short name or folder) to benchmark")
+    parser.add_argument("--dummy_config", default=None,
+                        help="a config.json: random bf16 weights of that shape (e.g. benchmarks/configs/qwen2.5-1.5b.json)")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer folder for --dummy_config (default: SmolLM2's)")
+    parser.add_argument("--workload", default="throughput,short,gsm8k,agents",
+                        help="comma list of throughput, short, gsm8k, agents")
+    parser.add_argument("--configs", default=None,
+                        help="comma list: tf-b<N>, tf-auto, tf-compile, tf-continuous, native, native-eager, or a "
+                             "backend name (default: the scale's plan, most important first)")
+    parser.add_argument("--scale", default="full", help="full (GPU) or tiny (CPU tests)")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="seconds: skip measurements that would end later; what was measured is written")
+    parser.add_argument("--out", default="benchmarks/results", help="folder of the raw JSON files")
+    parser.add_argument("--results_md", default="benchmarks/RESULTS.md", help="markdown file of the tables")
+    parser.add_argument("--block", default=None, help="RESULTS.md block to replace (default: gpu or cpu)")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    parser.add_argument("--data_dir", default=None, help="benchmark files (default: $MATHEVAL_DATA_DIR)")
+    parser.add_argument("--work_dir", default=None, help="where the benchmark model folder is written (default: /tmp)")
+    parser.add_argument("--tag", default=None, help="added to the JSON file names (a second run the same day)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, run_bench
+
+    split = lambda text: [part.strip() for part in text.split(",") if part.strip()]  # noqa: E731
+    run_bench(BenchConfig(
+        model=args.model, dummy_config=args.dummy_config, tokenizer=args.tokenizer, workloads=split(args.workload),
+        configs=split(args.configs) if args.configs else None, scale=args.scale, deadline=args.deadline,
+        out=args.out, results_md=args.results_md or None, block=args.block, device=args.device, seed=args.seed,
+        data_dir=args.data_dir, work_dir=args.work_dir, tag=args.tag, command="matheval " + " ".join(args.argv),
+        started=args.started))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import warnings, write_report
+
+    output, configs = write_report(args.results_dirs, args.output)
+    for line in warnings(configs):
+        print(f"matheval: note: {line}", file=sys.stderr)
+    print(f"report of {len(configs)} configurations -> {output}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report import load_configs, summary_tables, warnings
+
+    configs = load_configs(args.results_dirs)
+    console = Console(width=None if sys.stdout.isatty() else 200)  # a file or pipe gets whole rows
+    for table in summary_tables(configs):
+        console.print(table)
+    for line in warnings(configs):
+        print(f"matheval: note: {line}", file=sys.stderr)
+    return 0
+
+
+def add_report_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
+                        help="a results folder (every run folder inside it is read) or individual run folders")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="matheval", description="Evaluate math-reasoning models and inference-time agents.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -198,6 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_flags(agent)
     add_agent_flags(agent)
     agent.set_defaults(func=cmd_agent)
+    bench = commands.add_parser("bench", help="measure engines and batch sizes (docs/benchmarks.md)")
+    add_bench_flags(bench)
+    bench.set_defaults(func=cmd_bench)
+    report = commands.add_parser("report", help="one self-contained HTML page of result folders")
+    add_report_flags(report)
+    report.add_argument("-o", "--output", default=None,
+                        help="the HTML file to write, or a folder for report.html (default: RESULTS_DIR/report.html)")
+    report.set_defaults(func=cmd_report)
+    compare = commands.add_parser("compare", help="the summary table of result folders in the terminal")
+    add_report_flags(compare)
+    compare.set_defaults(func=cmd_compare)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)
@@ -208,12 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     """Parse and dispatch; user errors become one line on stderr and exit code 2."""
+    started = time.monotonic()
     args = parser.parse_args(argv)
+    args.started = started
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130

@@ -7,3 +7,11 @@ anything else is a bug and keeps its traceback.
 
 class UserError(Exception):
     """Bad input or environment: the message says what to do about it."""
+
+    exit_code = 2
+
+
+class Interrupted(UserError):
+    """The user stopped the run (Ctrl-C); what was finished is saved. Exits with 130 like any shell."""
+
+    exit_code = 130

@@ -18,7 +18,7 @@ from . import models
 from .agents.base import Agent, AgentParams
 from .data import load_examples, load_problems
 from .engines import EngineOptions, create_engine, resolve_model
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .metrics import Summary, summarize
 from .prompts import DEFAULT_FEWSHOT_K, MODES
 from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
@@ -137,7 +137,7 @@ def run_eval(config: EvalConfig) -> Outcome:
                                           on_start=print_problem if config.detailed else None))
             except KeyboardInterrupt:
                 log.write(f"interrupted after {len(journal.records)}/{total} problems")
-                raise UserError(f"interrupted: {len(journal.records)}/{total} problems are saved in {paths.folder}; "
+                raise Interrupted(f"interrupted: {len(journal.records)}/{total} problems are saved in {paths.folder}; "
                                 "rerun the same command to continue") from None
             finally:
                 bar.close()

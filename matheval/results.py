@@ -27,6 +27,9 @@ from pathlib import Path
 from .errors import UserError
 from .metrics import Summary
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 CSV_COLUMNS = [
     "timestamp", "model", "dataset", "mode", "backend", "batch_size", "count", "correct", "accuracy",
     "ci_low", "ci_high", "tokens", "prompt_tokens", "completion_tokens", "wall_seconds", "tokens_per_second",
@@ -106,6 +109,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; results are ordinary files
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

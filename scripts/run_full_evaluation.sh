@@ -4,6 +4,7 @@
 # Environment: MODEL (default smollm2-135m), ROUND (full_eval), NUM_RUNS (agent width, 4),
 # MAX_NEW_TOKENS (1024), DATA_DIR (local benchmark files; default $MATHEVAL_DATA_DIR, else
 # ../shared/data when present, else the hub), PYTHON. A rerun resumes every configuration.
+# It ends by writing the report of the suite: $RESULTS_DIR/<round>_report.html.
 set -euo pipefail
 COUNT="${1:-40}"
 BATCH_SIZE="${2:-1}"
@@ -33,3 +34,5 @@ for DATASET in "${DATASETS[@]}"; do
     done
 done
 echo "suite finished in $(( $(date +%s) - started )) s"
+# The report of this suite: every run folder of this round and count (a folder glob ending in / matches folders only).
+"$PYTHON" -m matheval report "$RESULTS_DIR/${ROUND}_"*"_${COUNT}_"[0-9][0-9][0-9][0-9]/ -o "$RESULTS_DIR/${ROUND}_report.html"

@@ -56,3 +56,18 @@ def test_kill_dash_nine_then_rerun_continues(tmp_path, smollm2_path):
     again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "6/6 problems already done" in again.stderr
     assert len(journal_records(journal)) == 6
+
+
+def test_ctrl_c_stops_a_batch_in_flight_and_says_how_to_continue(tmp_path, smollm2_path):
+    args = [sys.executable, "-m", "evaluation.eval", "--dataset", "synthetic", "--count", "4", "--batch_size", "4",
+            "--max_new_tokens", "1000", "--results_dir", str(tmp_path), "--no_progress"]
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(tmp_path.glob("*/answers/*_answers.jsonl")):
+        time.sleep(0.2)
+    time.sleep(5)  # the batch is generating now (1000 tokens take minutes on this CPU)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: 0/4 problems are saved" in stderr and "rerun the same command" in stderr
+    assert len(stderr.strip().splitlines()) == 1

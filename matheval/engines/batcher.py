@@ -125,5 +125,8 @@ class Batcher:
     def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
+        abort = getattr(self.backend, "abort_generation", None)
+        if abort is not None:  # a batch still generating (after Ctrl-C) is no longer wanted
+            abort()
         self._executor.shutdown(wait=True)
         self.backend.close()

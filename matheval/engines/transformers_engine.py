@@ -12,6 +12,7 @@ too-large `--batch_size` costs a retry, never the finished work of the run.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -110,14 +111,17 @@ def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
 class RowStopper(StoppingCriteria):
     """Ends each row at its own token budget or at the first of its stop strings."""
 
-    def __init__(self, rows: list[_Row], prompt_width: int, tokenizer):
+    def __init__(self, rows: list[_Row], prompt_width: int, tokenizer, abort: threading.Event):
         self.rows = rows
+        self.abort = abort
         self.prompt_width = prompt_width
         self.tokenizer = tokenizer
         self.tail_tokens = [max((len(s) for s in r.sampling.stop), default=0) + 8 for r in rows]
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         generated = input_ids.shape[1] - self.prompt_width
+        if self.abort.is_set():  # the run is shutting down (Ctrl-C): stop at the next token
+            return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         for i, row in enumerate(self.rows):
             if generated >= row.sampling.max_tokens:
@@ -139,6 +143,7 @@ class TransformersBackend:
         self.stats = EngineStats()
         self.streamer = None  # set by --detailed: prints the tokens of single-row batches as they come
         self.max_rows: int | None = None  # lowered after an out-of-memory error, kept for the run
+        self.abort = threading.Event()  # set by close(): a batch in flight stops at its next token
 
     def rows_of(self, requests: list[Request]) -> list[_Row]:
         rows = []
@@ -206,7 +211,7 @@ class TransformersBackend:
             top_k=None,
             pad_token_id=pad,
             logits_processor=[RowSampler(rows, self.device)],
-            stopping_criteria=[RowStopper(rows, width, self.tokenizer)],
+            stopping_criteria=[RowStopper(rows, width, self.tokenizer, self.abort)],
             streamer=self.streamer if len(rows) == 1 else None,
         )
         results = [self.finish_row(row, sequences[i, width:].tolist()) for i, row in enumerate(rows)]
@@ -222,7 +227,11 @@ class TransformersBackend:
     def finish_row(self, row: _Row, generated: list[int]) -> tuple[str, int, str]:
         return finish_tokens(self.tokenizer, self.eos_ids, generated, row.sampling)
 
+    def abort_generation(self) -> None:
+        self.abort.set()
+
     def close(self) -> None:
+        self.abort.set()
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

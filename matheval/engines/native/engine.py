@@ -115,6 +115,10 @@ class NativeEngine:
         self._post(posts)
         return [f.result() for f in futures]
 
+    def reset_prefix_cache(self) -> None:
+        """Forget cached prompt blocks (call while idle), so a benchmark never reuses earlier prompts."""
+        self.core.blocks.by_hash.clear()
+
     def native_stats(self) -> dict:
         return self.core.native_stats()
 

@@ -1,0 +1,64 @@
+"""The summary table, defined once for the HTML page and the terminal so both show the same numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .data import Config
+
+DASH = "—"
+
+
+def percent(value: float | None) -> str:
+    return DASH if value is None else f"{value * 100:.1f}%"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    return DASH if low is None or high is None else f"{low * 100:.1f}–{high * 100:.1f}%"
+
+
+def number(value: float | None, digits: int) -> str:
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+def problems(config: Config) -> str:
+    done = config.summary.count
+    return str(done) if config.finished else f"{done} of {config.expected or '?'}"
+
+
+def sampled(config: Config, which: str) -> str:
+    """maj@N / pass@N of a sampling agent, with its N; a dash where the agent keeps no samples."""
+    s = config.summary
+    value = s.maj_at_n if which == "maj" else s.pass_at_n
+    return DASH if value is None else f"{percent(value)} (N={s.num_samples})"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # machine name (data-col in the page; tests read it)
+    title: str
+    text: Callable[[Config], str]
+    numeric: bool = True
+    short: str = ""  # the terminal's narrower heading
+
+    @property
+    def heading(self) -> str:
+        return self.short or self.title
+
+
+COLUMNS = [
+    Column("model", "model", lambda c: c.model, numeric=False),
+    Column("dataset", "dataset", lambda c: c.dataset, numeric=False),
+    Column("label", "mode / agent", lambda c: c.label, numeric=False),
+    Column("backend", "backend", lambda c: c.backend or DASH, numeric=False),
+    Column("count", "n", problems),
+    Column("accuracy", "accuracy", lambda c: percent(c.summary.accuracy), short="acc"),
+    Column("ci", "95% CI", lambda c: interval(c.summary.ci_low, c.summary.ci_high)),
+    Column("maj", "maj@N", lambda c: sampled(c, "maj")),
+    Column("pass", "pass@N", lambda c: sampled(c, "pass")),
+    Column("tokens_per_problem", "tokens / problem", lambda c: number(c.summary.tokens_per_problem, 1), short="tokens"),
+    Column("calls_per_problem", "calls / problem", lambda c: number(c.summary.calls_per_problem, 2), short="calls"),
+    Column("seconds_per_problem", "s / problem", lambda c: number(c.summary.seconds_per_problem, 2), short="s"),
+    Column("tokens_per_second", "tokens/s", lambda c: number(c.tokens_per_second, 1), short="tok/s"),
+]
