@@ -81,20 +81,22 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags of particular backends; they reach the backend through EngineOptions.extra."""
+    """Flags of particular backends; those given reach the backend through EngineOptions.extra
+    (defaults are None, so a backend only ever sees what the user set; engines.base.SHARED_EXTRA)."""
     group = parser.add_argument_group("backend options (see docs/backends.md)")
     group.add_argument("--base_url", default=None,
                        help="openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, "
                             "else that one); the API key comes from $OPENAI_API_KEY")
-    group.add_argument("--api", choices=("chat", "completions"), default="chat",
-                       help="openai: send chat messages, or prompts rendered here with the model's chat template")
+    group.add_argument("--api", choices=("chat", "completions"), default=None,
+                       help="openai: send chat messages (default), or prompts rendered here with the model's chat "
+                            "template")
     group.add_argument("--max_concurrency", type=positive_int, default=None,
                        help="openai: requests in flight at once (default 64)")
-    group.add_argument("--tensor_parallel_size", type=positive_int, default=1, help="vllm: GPUs per model")
-    group.add_argument("--gpu_memory_utilization", type=float, default=0.9,
-                       help="vllm: share of GPU memory for weights and KV cache")
+    group.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vllm: GPUs per model (default 1)")
+    group.add_argument("--gpu_memory_utilization", type=float, default=None,
+                       help="vllm: share of GPU memory for weights and KV cache (default 0.9)")
     group.add_argument("--max_model_len", type=positive_int, default=None,
-                       help="vllm: context length (prompt + answer) to reserve cache for (default: the model's)")
+                       help="vllm, native: context length (prompt + answer) to reserve cache for (default: the model's)")
 
 
 def backend_extra(args: argparse.Namespace) -> dict:

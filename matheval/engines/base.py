@@ -116,3 +116,10 @@ class EngineOptions:
     dtype: str | None = None  # None: bf16 on GPU, fp32 on CPU
     seed: int = 0
     extra: dict = field(default_factory=dict)  # backend-specific (base_url, tensor_parallel_size, ...)
+
+
+# What `matheval eval` may put in EngineOptions.extra for any backend: each backend's own CLI flags
+# (cli.add_backend_flags) and evaluate's token budget (the auto batch size plans for it). A backend that
+# checks its extra options strictly ignores these, as they belong to another backend or are only a hint.
+SHARED_EXTRA = frozenset({"base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization",
+                          "max_model_len", "max_new_tokens"})
