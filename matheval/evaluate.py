@@ -17,7 +17,7 @@ from tqdm import tqdm
 from . import models
 from .agents.base import Agent, AgentParams
 from .data import load_examples, load_problems
-from .engines import EngineOptions, create_engine
+from .engines import EngineOptions, create_engine, resolve_model
 from .errors import Interrupted, UserError
 from .metrics import Summary, summarize
 from .prompts import DEFAULT_FEWSHOT_K, MODES
@@ -76,7 +76,7 @@ def run_eval(config: EvalConfig) -> Outcome:
     if config.mode not in MODES:
         raise UserError(f"unknown --mode {config.mode!r}: use one of {', '.join(MODES)}")
     agent = resolve_agent(config.agent)
-    model = models.resolve(config.model)
+    model = resolve_model(config.backend, config.model)
     problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count)
     if not problems:
         raise UserError(f"dataset {config.dataset} has no problems to evaluate")
@@ -109,7 +109,7 @@ def run_eval(config: EvalConfig) -> Outcome:
         if resumed < total:
             engine = create_engine(config.backend, model, EngineOptions(
                 batch_size=config.batch_size, device=config.device, dtype=config.dtype, seed=config.seed,
-                extra=dict(config.engine_extra)))
+                extra={"max_new_tokens": params.max_tokens, **config.engine_extra}))
             if config.detailed:
                 enable_streaming(engine)
             started = time.perf_counter()

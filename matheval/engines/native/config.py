@@ -124,7 +124,9 @@ class EngineConfig:
         import torch
 
         known = {f.name for f in fields(cls)} - {"device", "dtype", "seed"}
-        unknown = sorted(set(options.extra) - known - {"base_url", "tensor_parallel_size"})
+        from ..base import SHARED_EXTRA
+
+        unknown = sorted(set(options.extra) - known - SHARED_EXTRA)
         if unknown:
             raise UserError(f"unknown native-engine option(s) {unknown}: known ones are {sorted(known)}")
         device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
