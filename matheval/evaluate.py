@@ -88,7 +88,9 @@ def run_eval(config: EvalConfig) -> Outcome:
     paths = run_paths(config.results_dir, config.round, model.display, config.dataset, len(problems), config.label)
     fresh_folder = not paths.folder.exists()
     ensure_writable(paths.folder)
+    # The backend is part of a run's identity: answers from two engines are never mixed in one file.
     identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
+                "backend": config.backend,
                 "seed": config.seed, "runs": config.runs, "params": params.identity()}
     journal = Journal(paths.journal, identity)
     log = RunLog(paths.log)
