@@ -312,6 +312,9 @@ def main() -> None:
         "graphs": {},
         "eager": {"enforce_eager": True},
         "graphs_bt32k": {"max_num_batched_tokens": 32768},
+        "k1": {"decode_steps": 1},  # one decode step per host round (the engine's first version)
+        "k4": {"decode_steps": 4},
+        "k16": {"decode_steps": 16},
     }
     engine = None
     results["variants"] = {}

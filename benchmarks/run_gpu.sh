@@ -45,7 +45,7 @@ run)
     export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false MATHEVAL_DATA_DIR="$PWD/$CARRY/data"
     mkdir -p "$OUT/results"
     cp benchmarks/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null || true
-    { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true; } 2>&1 | tee "$OUT/log.txt"
+    { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true; } 2>&1 | tee -a "$OUT/log.txt"
     set +e
     timeout -k 10 "${BENCH_TIMEOUT:-585}" python3 -m matheval bench \
         --dummy_config benchmarks/configs/qwen2.5-1.5b.json --tokenizer "$CARRY/tokenizer" --scale full \

@@ -77,6 +77,31 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--dtype", default=None, help="bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    add_backend_flags(parser)
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of particular backends; those given reach the backend through EngineOptions.extra
+    (defaults are None, so a backend only ever sees what the user set; engines.base.SHARED_EXTRA)."""
+    group = parser.add_argument_group("backend options (see docs/backends.md)")
+    group.add_argument("--base_url", default=None,
+                       help="openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, "
+                            "else that one); the API key comes from $OPENAI_API_KEY")
+    group.add_argument("--api", choices=("chat", "completions"), default=None,
+                       help="openai: send chat messages (default), or prompts rendered here with the model's chat "
+                            "template")
+    group.add_argument("--max_concurrency", type=positive_int, default=None,
+                       help="openai: requests in flight at once (default 64)")
+    group.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vllm: GPUs per model (default 1)")
+    group.add_argument("--gpu_memory_utilization", type=float, default=None,
+                       help="vllm: share of GPU memory for weights and KV cache (default 0.9)")
+    group.add_argument("--max_model_len", type=positive_int, default=None,
+                       help="vllm, native: context length (prompt + answer) to reserve cache for (default: the model's)")
+
+
+def backend_extra(args: argparse.Namespace) -> dict:
+    names = ("base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def eval_config(args: argparse.Namespace, agent: str = "standard"):
@@ -89,6 +114,7 @@ def eval_config(args: argparse.Namespace, agent: str = "standard"):
         fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
     )
     config.params.max_tokens = args.max_new_tokens
+    config.engine_extra.update(backend_extra(args))
     config.params.temperature = args.temperature
     config.params.top_p = args.top_p
     return config
@@ -154,6 +180,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name, spec in DATASETS.items():
         print(f"{name:16s} {getattr(spec, 'description', '')}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import main as check_main
+
+    return check_main()
 
 
 def add_bench_flags(parser: argparse.ArgumentParser) -> None:
@@ -245,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)
+    commands.add_parser("check", help="report vLLM, torch, CUDA, GPUs, sandbox; recommend a backend "
+                        "(exit 0 when vLLM is usable)").set_defaults(func=cmd_check)
     return parser
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from . import models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import load_examples, load_problems
-from .engines import EngineOptions, EngineStats, create_engine
+from .engines import EngineOptions, EngineStats, create_engine, resolve_model
 from .errors import Interrupted, UserError
 from .metrics import Summary, summarize
 from .prompts import DEFAULT_FEWSHOT_K, MODES
@@ -71,10 +71,10 @@ def resolve_agent(name: str) -> Agent:
     return AGENTS[name]
 
 
-def resolve_verifier(name: str) -> models.ModelRef:
+def resolve_verifier(backend: str, name: str) -> models.ModelRef:
     """The judge model, resolved before anything loads, so that a bad name costs nothing."""
     try:
-        return models.resolve(name)
+        return resolve_model(backend, name)
     except UserError as exc:
         raise UserError(f"--verifier: {exc}") from None
 
@@ -84,7 +84,7 @@ def run_eval(config: EvalConfig) -> Outcome:
     if config.mode not in MODES:
         raise UserError(f"unknown --mode {config.mode!r}: use one of {', '.join(MODES)}")
     agent = resolve_agent(config.agent)
-    model = models.resolve(config.model)
+    model = resolve_model(config.backend, config.model)
     problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count)
     if not problems:
         raise UserError(f"dataset {config.dataset} has no problems to evaluate")
@@ -93,14 +93,16 @@ def run_eval(config: EvalConfig) -> Outcome:
     if params.verifier and not uses_verifier(agent):
         raise UserError(f"--verifier is not used by agent {config.agent!r}: drop it, or use --agent best_of_n")
     check_params(agent, params)
-    verifier = resolve_verifier(params.verifier) if params.verifier else None
+    verifier = resolve_verifier(config.backend, params.verifier) if params.verifier else None
     if config.mode == "fewshot" and not params.examples:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
 
     paths = run_paths(config.results_dir, config.round, model.display, config.dataset, len(problems), config.label)
     fresh_folder = not paths.folder.exists()
     ensure_writable(paths.folder)
+    # The backend is part of a run's identity: answers from two engines are never mixed in one file.
     identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
+                "backend": config.backend,
                 "seed": config.seed, "runs": config.runs, "params": params.identity()}
     journal = Journal(paths.journal, identity)
     log = RunLog(paths.log)
@@ -125,7 +127,8 @@ def run_eval(config: EvalConfig) -> Outcome:
 
                 tools.sandbox = SandboxPool()
             options = EngineOptions(batch_size=config.batch_size, device=config.device, dtype=config.dtype,
-                                    seed=config.seed, extra=dict(config.engine_extra))
+                                    seed=config.seed,
+                                    extra={"max_new_tokens": params.max_tokens, **config.engine_extra})
             engine = create_engine(config.backend, model, options)
             if params.verifier:
                 tools.engines["verifier"] = create_engine(config.backend, verifier, options)

@@ -48,7 +48,9 @@ def model_path() -> str:
 
 @pytest.fixture(scope="module")
 def engine(model_path):
-    engine = NativeEngine(model_path, EngineOptions(extra={"num_kv_blocks": 512}))
+    """Four decode steps per host round (the GPU default is 8): every test below also checks that tokens
+    sampled on the device and fed to the next step, and sequences ending mid-round, change nothing."""
+    engine = NativeEngine(model_path, EngineOptions(extra={"num_kv_blocks": 512, "decode_steps": 4}))
     yield engine
     engine.close()
 
@@ -81,9 +83,11 @@ def reference(hf_model, prompts) -> list[list[int]]:
 
 
 def test_greedy_batched_matches_transformers(engine, prompts, reference):
-    steps_before = engine.stats.calls
+    steps_before, before = engine.stats.calls, engine.native_stats()
     completions = engine.generate_many([(c, GREEDY) for c in CONVERSATIONS])
     assert engine.stats.calls - steps_before <= NEW_TOKENS + 1  # all six decoded together
+    after = engine.native_stats()
+    assert after["decode_steps"] - before["decode_steps"] >= 3 * (after["decode_rounds"] - before["decode_rounds"])
     for completion, prompt, expected in zip(completions, prompts, reference):
         assert completion.token_ids[0] == expected
         assert completion.prompt_tokens == len(prompt)
@@ -112,9 +116,11 @@ def test_staggered_arrivals_match_transformers(engine, reference):
         assert completion.token_ids[0] == expected
 
 
-def test_preemption_under_a_small_cache_keeps_outputs(model_path, prompts, reference):
-    """16 blocks of 16 tokens cannot hold four sequences to the end: some are preempted and recomputed."""
-    with NativeEngine(model_path, EngineOptions(extra={"num_kv_blocks": 16})) as small:
+@pytest.mark.parametrize("decode_steps", [1, 4])
+def test_preemption_under_a_small_cache_keeps_outputs(model_path, prompts, reference, decode_steps):
+    """16 blocks of 16 tokens cannot hold four sequences to the end: some are preempted and recomputed
+    (with multi-step rounds, a round that cannot reserve its blocks falls back to one step)."""
+    with NativeEngine(model_path, EngineOptions(extra={"num_kv_blocks": 16, "decode_steps": decode_steps})) as small:
         completions = small.generate_many([(p, GREEDY) for p in prompts[1:5]])
         assert small.native_stats()["preemptions"] > 0
     for completion, expected in zip(completions, reference[1:5]):
@@ -130,7 +136,8 @@ def test_decode_buckets_pad_without_disturbing_real_sequences(model_path, prompt
         out = run()
         return (lambda: out.copy_(run())), out
 
-    with NativeEngine(model_path, EngineOptions(extra={"num_kv_blocks": 256, "max_num_seqs": 24})) as engine:
+    extra = {"num_kv_blocks": 256, "max_num_seqs": 24, "decode_steps": 3}
+    with NativeEngine(model_path, EngineOptions(extra=extra)) as engine:
         engine.core.runner._capture_graphs(capture=rerun_capture)
         assert sorted(engine.core.runner.graphs) == [1, 2, 4, 8, 16, 24]
         completions = engine.generate_many([(p, GREEDY) for p in prompts])  # 6, then 5 rows, in the bucket of 8
@@ -175,6 +182,8 @@ def test_seeded_sampling_is_reproducible_and_batch_independent(engine, prompts):
     assert len(set(map(tuple, alone.token_ids))) > 1  # the n samples differ
     other_seed = engine.generate_many([(prompts[3], Sampling(max_tokens=24, temperature=0.8, top_p=0.9, n=3, seed=99))])
     assert other_seed[0].token_ids != alone.token_ids
+    with NativeEngine(resolve("smollm2-135m").path, EngineOptions(extra={"num_kv_blocks": 64, "decode_steps": 1})) as one:
+        assert one.generate_many([(prompts[3], sampled)])[0].token_ids == alone.token_ids  # same draws, step by step
 
 
 def test_gumbel_sampling_follows_the_softmax():

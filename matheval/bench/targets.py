@@ -8,6 +8,7 @@
 | `tf-continuous` | transformers' continuous batching manager (`init_continuous_batching`), all requests at once |
 | `native`        | `--inference_backend native` (paged KV cache, CUDA graphs on a GPU)                 |
 | `native-eager`  | the same without CUDA graphs                                                        |
+| `native-k1`     | `native` with one decode step per host round (the default queues 8 on a GPU)        |
 | any backend     | `create_engine(name, ...)` for any other name in `matheval.engines.BACKENDS`      |
 
 Configurations that share weights share one loaded model (a "family"); switching family frees the other.
@@ -31,7 +32,7 @@ from ..models import ModelRef
 from .model_source import ModelSource
 from .workloads import MAX_OUTPUT, Item
 
-FIXED = ("tf-auto", "tf-compile", "tf-continuous", "native", "native-eager")
+FIXED = ("tf-auto", "tf-compile", "tf-continuous", "native", "native-eager", "native-k1")
 STALL_S = 120  # a continuous-batching run with no finished request for this long has hung
 
 
@@ -54,7 +55,7 @@ def parse_config(name: str) -> ConfigSpec:
         return ConfigSpec(name, "transformers", "auto")
     if name in ("tf-compile", "tf-continuous"):
         return ConfigSpec(name, "transformers")
-    if name in ("native", "native-eager"):
+    if name in ("native", "native-eager", "native-k1"):
         return ConfigSpec(name, "native")
     if name in BACKENDS and name not in ("transformers", "native"):
         return ConfigSpec(name, f"backend:{name}")
@@ -316,6 +317,8 @@ class NativeFamily:
         extra = {"ignore_eos": True}
         if spec.name == "native-eager":
             extra["enforce_eager"] = True
+        if spec.name == "native-k1":
+            extra["decode_steps"] = 1
         if not self.device.startswith("cuda"):
             extra["kv_cache_gb"] = 0.25
         engine = create_engine("native", ModelRef(str(self.source.folder), self.source.display),

@@ -72,6 +72,8 @@ class EngineStats:
     completion_tokens: int = 0
     busy_seconds: float = 0.0
     max_batch: int = 0
+    retries: int = 0  # server requests retried after a transient failure (429, 5xx, timeout, lost connection)
+    oom_retries: int = 0  # batches retried smaller after running out of GPU memory
 
     @property
     def mean_batch(self) -> float:
@@ -88,6 +90,8 @@ class EngineStats:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "busy_seconds": round(self.busy_seconds, 3),
+            "retries": self.retries,
+            "oom_retries": self.oom_retries,
         }
 
 
@@ -112,3 +116,10 @@ class EngineOptions:
     dtype: str | None = None  # None: bf16 on GPU, fp32 on CPU
     seed: int = 0
     extra: dict = field(default_factory=dict)  # backend-specific (base_url, tensor_parallel_size, ...)
+
+
+# What `matheval eval` may put in EngineOptions.extra for any backend: each backend's own CLI flags
+# (cli.add_backend_flags) and evaluate's token budget (the auto batch size plans for it). A backend that
+# checks its extra options strictly ignores these, as they belong to another backend or are only a hint.
+SHARED_EXTRA = frozenset({"base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization",
+                          "max_model_len", "max_new_tokens"})

@@ -4,10 +4,14 @@ Every row of a batch carries its own sampling settings: a logits processor sampl
 own temperature, top-p and seeded generator and forces that token, and a stopping criterion ends each
 row at its own max_tokens or stop string. So one batch can mix greedy and sampled requests from
 different agents, and a seeded request yields the same text whatever shares its batch.
+
+Out of GPU memory, a chunk is retried at half the batch size (and the smaller size is kept), so a
+too-large `--batch_size` costs a retry, never the finished work of the run.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -134,19 +138,11 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_path: str, options: EngineOptions):
-        self.device = pick_device(options.device)
-        self.dtype = pick_dtype(options.dtype, self.device)
-        self.tokenizer = load_tokenizer(model_path)
-        hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
-        try:
-            model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype)
-        except OSError as exc:
-            raise UserError(f"could not load model {model_path!r} ({first_line(exc)}): check the model id, "
-                            "your network or HF_TOKEN, or pass a local checkpoint folder") from exc
-        self.model = model.to(self.device).eval()
-        self.eos_ids = set(_as_list(self.model.generation_config.eos_token_id) or [self.tokenizer.eos_token_id])
+        self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options)
+        self.eos_ids = eos_ids_of(self.model, self.tokenizer)
         self.stats = EngineStats()
         self.streamer = None  # set by --detailed: prints the tokens of single-row batches as they come
+        self.max_rows: int | None = None  # lowered after an out-of-memory error, kept for the run
         self.abort = threading.Event()  # set by close(): a batch in flight stops at its next token
 
     def rows_of(self, requests: list[Request]) -> list[_Row]:
@@ -163,10 +159,17 @@ class TransformersBackend:
         rows = self.rows_of(requests)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
         outputs: list[tuple[str, int, str] | None] = [None] * len(rows)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            for i, result in zip(chunk, self.generate_rows([rows[i] for i in chunk])):
+        start = 0
+        while start < len(order):
+            chunk = order[start:start + min(batch_size, self.max_rows or batch_size)]
+            try:
+                results = self.generate_rows([rows[i] for i in chunk])
+            except torch.OutOfMemoryError:
+                self.shrink_after_oom(len(chunk))
+                continue  # the same rows again, in smaller chunks; finished chunks stay finished
+            for i, result in zip(chunk, results):
                 outputs[i] = result
+            start += len(chunk)
         completions = [Completion([], 0, [], []) for _ in requests]
         for row, (text, tokens, reason) in zip(rows, outputs):
             completion = completions[row.request_index]
@@ -175,6 +178,18 @@ class TransformersBackend:
             completion.completion_tokens.append(tokens)
             completion.finish_reasons.append(reason)
         return completions
+
+    def shrink_after_oom(self, failed_rows: int) -> None:
+        """Halve the batch after an out-of-memory error, or give up with advice at one row."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if failed_rows <= 1:
+            raise UserError("out of GPU memory with a single sequence: lower --max_new_tokens or --max_model_len, "
+                            "use --dtype bfloat16, a smaller model, or a GPU with more memory")
+        self.max_rows = failed_rows // 2
+        self.stats.oom_retries += 1
+        print(f"matheval: out of GPU memory at batch {failed_rows}; retrying at {self.max_rows} "
+              "(kept for the rest of the run)", file=sys.stderr, flush=True)
 
     @torch.inference_mode()
     def generate_rows(self, rows: list[_Row]) -> list[tuple[str, int, str]]:
@@ -210,19 +225,7 @@ class TransformersBackend:
         return results
 
     def finish_row(self, row: _Row, generated: list[int]) -> tuple[str, int, str]:
-        """Cut a row's tokens at EOS, its budget, or its first stop string."""
-        tokens = generated[: row.sampling.max_tokens]
-        reason = "length"
-        for position, token in enumerate(tokens):
-            if token in self.eos_ids:
-                tokens, reason = tokens[: position + 1], "stop"
-                break
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        cut = cut_at_stop(text, row.sampling.stop)
-        if cut is not None:
-            text, reason = cut, "stop"
-            tokens = tokens[: count_tokens_through(self.tokenizer, tokens, len(cut))]
-        return text, len(tokens), reason
+        return finish_tokens(self.tokenizer, self.eos_ids, generated, row.sampling)
 
     def abort_generation(self) -> None:
         self.abort.set()
@@ -232,6 +235,41 @@ class TransformersBackend:
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def load_model(model_path: str, options: EngineOptions):
+    """The model in eval mode on its device, with its left-padding tokenizer: (model, tokenizer, device, dtype)."""
+    device = pick_device(options.device)
+    dtype = pick_dtype(options.dtype, device)
+    tokenizer = load_tokenizer(model_path)
+    hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    except OSError as exc:
+        raise UserError(f"could not load model {model_path!r} ({first_line(exc)}): check the model id, "
+                        "your network or HF_TOKEN, or pass a local checkpoint folder") from exc
+    return model.to(device).eval(), tokenizer, device, dtype
+
+
+def eos_ids_of(model, tokenizer) -> set[int]:
+    return set(_as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id])
+
+
+def finish_tokens(tokenizer, eos_ids: set[int], generated: list[int], sampling: Sampling) -> tuple[str, int, str]:
+    """Cut generated tokens at EOS, the token budget, or the first stop string:
+    (text without the stop string, completion tokens, finish reason)."""
+    tokens = generated[: sampling.max_tokens]
+    reason = "length"
+    for position, token in enumerate(tokens):
+        if token in eos_ids:
+            tokens, reason = tokens[: position + 1], "stop"
+            break
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    cut = cut_at_stop(text, sampling.stop)
+    if cut is not None:
+        text, reason = cut, "stop"
+        tokens = tokens[: count_tokens_through(tokenizer, tokens, len(cut))]
+    return text, len(tokens), reason
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:

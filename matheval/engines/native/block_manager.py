@@ -111,6 +111,17 @@ class BlockManager:
             seq.block_table.append(self._take(None))
             self.tables[seq.table_row, len(seq.block_table) - 1] = seq.block_table[-1]
 
+    def blocks_to_reach(self, seq: Sequence, last_position: int) -> int:
+        """Fresh blocks the sequence needs so that its K/V can be written up to `last_position`."""
+        return max(0, last_position // self.block_size + 1 - len(seq.block_table))
+
+    def reserve(self, seq: Sequence, last_position: int) -> None:
+        """Give the sequence blocks up to `last_position` (a multi-step decode round writes ahead);
+        the caller has checked `blocks_to_reach` against `num_free`."""
+        for _ in range(self.blocks_to_reach(seq, last_position)):
+            seq.block_table.append(self._take(None))
+            self.tables[seq.table_row, len(seq.block_table) - 1] = seq.block_table[-1]
+
     def register_computed(self, seq: Sequence) -> None:
         """Blocks filled while decoding become findable too (agents continue their own outputs)."""
         bs = self.block_size

@@ -110,6 +110,7 @@ class EngineConfig:
     kv_cache_gb: float = 1.0  # KV-cache size on the CPU
     num_kv_blocks: int | None = None  # fixes the KV-cache size outright (tests, benchmarks)
     enforce_eager: bool = False  # no CUDA graphs
+    decode_steps: int | None = None  # decode steps run back to back per host round; None: 8 on a GPU, 1 on a CPU
     attention_backend: str = "auto"  # "auto" (triton on GPU, torch on CPU), "triton", "torch"
     load_format: str = "auto"  # "auto" (safetensors) or "dummy" (random weights from config.json)
     ignore_eos: bool = False  # generate until max_tokens (benchmarks)
@@ -123,7 +124,9 @@ class EngineConfig:
         import torch
 
         known = {f.name for f in fields(cls)} - {"device", "dtype", "seed"}
-        unknown = sorted(set(options.extra) - known - {"base_url", "tensor_parallel_size"})
+        from ..base import SHARED_EXTRA
+
+        unknown = sorted(set(options.extra) - known - SHARED_EXTRA)
         if unknown:
             raise UserError(f"unknown native-engine option(s) {unknown}: known ones are {sorted(known)}")
         device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -146,7 +149,19 @@ class EngineConfig:
             raise UserError("load_format must be auto or dummy")
         if config.block_size < 1 or config.max_num_seqs < 1 or config.max_num_batched_tokens < 1:
             raise UserError("block_size, max_num_seqs and max_num_batched_tokens must be positive")
+        if config.decode_steps is not None and config.decode_steps < 1:
+            raise UserError("decode_steps must be at least 1")
         return config
+
+    @property
+    def steps_per_round(self) -> int:
+        """Decode steps per host round. On a GPU the host's work per step (scheduling, input arrays, reading
+        tokens back) costs about as much as the step itself, so several steps are queued at once, each
+        feeding its sampled tokens to the next on the device; a sequence that ends early wastes at most
+        the rest of the round. On a CPU there is nothing to overlap."""
+        if self.decode_steps is not None:
+            return self.decode_steps
+        return 8 if self.device.startswith("cuda") else 1
 
 
 def _coerce(name: str, value, default):

@@ -81,8 +81,8 @@ class LLMEngine:
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
         self._rng = random.Random(config.seed)
         self.stats = EngineStats()
-        self.counters = {"prefill_steps": 0, "decode_steps": 0, "prefill_tokens": 0, "decode_tokens": 0,
-                         "prefill_seconds": 0.0, "decode_seconds": 0.0}  # fmt: skip
+        self.counters = {"prefill_steps": 0, "decode_steps": 0, "decode_rounds": 0, "prefill_tokens": 0,
+                         "decode_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0}  # fmt: skip
 
     # -- requests -------------------------------------------------------------------------------------------
     def validate(self, prompt_ids: list[int], sampling: Sampling) -> None:
@@ -135,28 +135,52 @@ class LLMEngine:
         if not seqs:
             raise RuntimeError("no sequence can get KV-cache blocks although the cache is free (a bug)")
         kind = "prefill" if is_prefill else "decode"
-        self.counters[f"{kind}_steps"] += 1
-        self.counters[f"{kind}_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
-        tokens = self.runner.run(seqs, is_prefill)
+        if is_prefill:
+            self.counters["prefill_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
+            rounds = [self.runner.run_prefill(seqs)]
+        else:
+            steps = self._round_length(seqs)
+            self.counters["decode_tokens"] += steps * len(seqs)
+            self.counters["decode_rounds"] += 1
+            rounds = self.runner.run_decode(seqs, steps)
+        self.counters[f"{kind}_steps"] += len(rounds)
         finished_any = False
-        for seq, token in zip(seqs, tokens):
-            seq.num_computed_tokens = seq.num_tokens
-            self.blocks.register_computed(seq)
-            seq.token_ids.append(token)
-            reason = self._finish_reason(seq, token)
-            if reason is not None:
-                seq.finish_reason = reason
-                self.scheduler.finish(seq)
-                finished_any = True
-                self._seq_done(seq)
+        for i, seq in enumerate(seqs):
+            for tokens in rounds:
+                seq.num_computed_tokens = seq.num_tokens
+                self.blocks.register_computed(seq)
+                seq.token_ids.append(tokens[i])
+                reason = self._finish_reason(seq, tokens[i])
+                if reason is not None:  # later tokens of the round are dropped
+                    seq.finish_reason = reason
+                    self.scheduler.finish(seq)
+                    finished_any = True
+                    self._seq_done(seq)
+                    break
         if finished_any:
             self.scheduler.drop_finished()
         elapsed = time.perf_counter() - started
         self.counters[f"{kind}_seconds"] += elapsed
-        self.stats.calls += 1
-        self.stats.batch_rows += len(seqs)
+        self.stats.calls += len(rounds)
+        self.stats.batch_rows += len(seqs) * len(rounds)
         self.stats.max_batch = max(self.stats.max_batch, len(seqs))
         self.stats.busy_seconds += elapsed
+
+    def _round_length(self, seqs: list[Sequence]) -> int:
+        """Decode steps for this round: the configured number, but no more than the longest sequence still
+        needs, never past a sequence's length limit (positions and block tables end there), and only
+        if the cache has the blocks to write that far ahead (else one step, as the scheduler planned)."""
+        steps = min(self.config.steps_per_round,
+                    max(s.params.max_tokens - s.num_output_tokens for s in seqs),
+                    min(self.max_seq_len - s.num_tokens + 1 for s in seqs))  # fmt: skip
+        if steps <= 1:
+            return 1
+        needed = sum(self.blocks.blocks_to_reach(s, s.num_tokens + steps - 2) for s in seqs)
+        if needed > self.blocks.num_free:
+            return 1
+        for seq in seqs:
+            self.blocks.reserve(seq, seq.num_tokens + steps - 2)
+        return steps
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         params = seq.params

@@ -166,10 +166,9 @@ class ModelRunner:
 
     # -- steps ----------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def run(self, seqs, is_prefill: bool) -> list[int]:
-        """One model step for `seqs`; returns the next token of each."""
-        hidden = self._prefill(seqs) if is_prefill else self._decode(seqs)
-        tokens = self.sampler(self.model.logits(hidden), seqs)
+    def run_prefill(self, seqs) -> list[int]:
+        """One prefill step for `seqs` (their tokens not yet in the cache); returns the next token of each."""
+        tokens = self.sampler(self.model.logits(self._prefill(seqs)), seqs)
         return tokens.tolist()
 
     def _prefill(self, seqs) -> torch.Tensor:
@@ -181,40 +180,50 @@ class ModelRunner:
         hidden = self.model(self._to_device(ids), self._to_device(positions), meta)
         return hidden[meta.cu_query_lens[1:].long() - 1]
 
-    def _decode_arrays(self, seqs, rows: int):
-        """ids, positions, slots, context lengths as one [4, rows] array, plus block tables; rows past
-        len(seqs) are padding that writes to and reads from the scratch block only."""
+    def _decode_arrays(self, seqs, rows: int, steps: int = 1):
+        """ids, positions, slots and context lengths of each step of a round as one [steps, 4, rows] array,
+        plus block tables; rows past len(seqs) are padding that writes to and reads from the scratch block
+        only. The ids of steps after the first are placeholders: those tokens are sampled on the device."""
         bs, scratch = self.block_size, self.cache.scratch_block
-        packed = np.empty((4, rows), dtype=np.int64)
-        packed[:, len(seqs) :] = np.array([[0], [0], [scratch * bs], [1]])
         n = len(seqs)
-        packed[0, :n] = [s.token_ids[-1] for s in seqs]
-        positions = [s.num_tokens - 1 for s in seqs]
-        packed[1, :n] = positions
-        packed[2, :n] = [s.block_table[p // bs] * bs + p % bs for s, p in zip(seqs, positions)]
-        packed[3, :n] = packed[1, :n] + 1
-        return packed, self._gather_tables(seqs, rows, fill=scratch)
+        tables = self._gather_tables(seqs, rows, fill=scratch)
+        packed = np.empty((steps, 4, rows), dtype=np.int64)
+        packed[:, :, n:] = np.array([[0], [0], [scratch * bs], [1]])
+        packed[:, 0, :n] = [s.token_ids[-1] for s in seqs]
+        first = np.fromiter((s.num_tokens - 1 for s in seqs), dtype=np.int64, count=n)
+        positions = first[None, :] + np.arange(steps)[:, None]
+        packed[:, 1, :n] = positions
+        packed[:, 2, :n] = tables[np.arange(n)[None, :], positions // bs] * bs + positions % bs
+        packed[:, 3, :n] = positions + 1
+        return packed, tables
 
-    def _decode(self, seqs) -> torch.Tensor:
-        n = len(seqs)
-        size = next((b for b in self.graphs if b >= n), None)
-        if size is None:  # eager
-            packed, tables = self._decode_arrays(seqs, n)
+    def run_decode(self, seqs, steps: int) -> list[list[int]]:
+        """`steps` decode steps back to back; each step's sampled tokens are the next step's inputs on the
+        device, and the host reads all of them once at the end. Returns one token list per step."""
+        with torch.inference_mode():
+            n = len(seqs)
+            size = next((b for b in self.graphs if b >= n), n)
+            packed, tables = self._decode_arrays(seqs, size, steps)
             inputs = self._to_device(packed)
-            meta = AttentionMetadata(
-                is_prefill=False,
-                slot_mapping=inputs[2],
-                context_lens=inputs[3],
-                block_tables=self._to_device(tables),
-                context_lens_cpu=packed[3].tolist(),
-            )
-            return self.model(inputs[0], inputs[1], meta)
-        replay, out = self.graphs[size]
-        packed, tables = self._decode_arrays(seqs, size)
-        self.graph_inputs[:, :size].copy_(torch.from_numpy(packed), non_blocking=True)
-        self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
-        replay()
-        return out[:n]
+            if size in self.graphs:
+                self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
+            else:
+                block_tables = self._to_device(tables)
+            sampled = []
+            for step in range(steps):
+                if sampled:
+                    inputs[step, 0, :n] = sampled[-1]
+                if size in self.graphs:
+                    replay, out = self.graphs[size]
+                    self.graph_inputs[:, :size].copy_(inputs[step])
+                    replay()
+                    hidden = out[:n]
+                else:
+                    meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[step, 2], context_lens=inputs[step, 3],
+                                             block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
+                    hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
+                sampled.append(self.sampler(self.model.logits(hidden), seqs, offset=step))
+            return torch.stack(sampled).tolist()
 
     def _capture_graphs(self, capture=None) -> None:
         """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest

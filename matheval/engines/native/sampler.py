@@ -55,7 +55,8 @@ def top_p_mask(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
 class Sampler:
     """Chooses one token per row; greedy rows are a plain argmax."""
 
-    def __call__(self, logits: torch.Tensor, seqs) -> torch.Tensor:
+    def __call__(self, logits: torch.Tensor, seqs, offset: int = 0) -> torch.Tensor:
+        """`offset`: steps already taken in this decode round (their tokens are not on the host yet)."""
         tokens = logits.argmax(dim=-1)
         rows = [i for i, s in enumerate(seqs) if not s.greedy]
         if not rows:
@@ -68,7 +69,7 @@ class Sampler:
         top_ps = [s.params.top_p for s in picked]
         if any(p < 1.0 for p in top_ps):
             scaled = top_p_mask(scaled, torch.tensor(top_ps, device=device, dtype=torch.float32))
-        keys = torch.tensor([[s.key_a, s.key_b, s.num_output_tokens] for s in picked], device=device)
+        keys = torch.tensor([[s.key_a, s.key_b, s.num_output_tokens + offset] for s in picked], device=device)
         noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], logits.shape[-1])
         tokens[index] = (scaled + noise).argmax(dim=-1)
         return tokens

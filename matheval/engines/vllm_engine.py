@@ -1,0 +1,104 @@
+"""The vllm backend: offline `vllm.LLM` (the seed's VLLMEngine).
+
+vLLM schedules continuously inside each `LLM.generate` call, so it should see as many requests at
+once as possible: the Batcher in front of it flushes everything pending (up to `MAX_PENDING` rows)
+in one call, with one SamplingParams per request. A request with n > 1 stays one vLLM request, so its
+samples share the prompt's KV cache, and prefix caching shares common prompt prefixes (few-shot
+examples, an agent's growing transcript) across requests.
+
+Prompts are rendered by `engines.chat.render_prompt` with vLLM's own tokenizer and handed over as
+token ids, so vLLM sees exactly the tokens every other local backend sees (no second BOS).
+
+vLLM is imported only when this backend is chosen; without it the user gets one line saying how to
+install it and what to use instead. It cannot run on CPU-only machines (see docs/backends.md); the
+adapter is tested against a stand-in of vLLM's documented API (tests/vllm_standin.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import UserError
+from .base import Completion, EngineOptions, EngineStats, Request
+from .chat import encode_prompt
+
+MAX_PENDING = 4096  # rows handed to one LLM.generate call at most; vLLM batches them itself
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # our --dtype aliases -> vLLM's names
+INSTALL_HINT = ("the vllm backend needs vLLM: pip install 'matheval[vllm]' (CUDA GPU); "
+                "or use --inference_backend transformers")
+
+
+def import_vllm():
+    """The vllm module, or a one-line UserError that says how to get it."""
+    try:
+        import vllm
+    except ImportError as exc:
+        raise UserError(f"{INSTALL_HINT} (import failed: {exc})") from None
+    return vllm
+
+
+class VLLMBackend:
+    """A static backend for the Batcher whose `generate_batch` is one `LLM.generate` call."""
+
+    name = "vllm"
+
+    def __init__(self, model_path: str, options: EngineOptions):
+        self.vllm = import_vllm()
+        extra = options.extra
+        settings = dict(
+            model=model_path,
+            dtype=DTYPES.get(options.dtype or "auto", options.dtype),
+            tensor_parallel_size=int(extra.get("tensor_parallel_size") or 1),
+            gpu_memory_utilization=float(extra.get("gpu_memory_utilization") or 0.9),
+            enable_prefix_caching=True,
+            seed=options.seed,
+        )
+        if extra.get("max_model_len"):
+            settings["max_model_len"] = int(extra["max_model_len"])
+        try:
+            self.llm = self.vllm.LLM(**settings)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"vLLM could not load {model_path!r}: {str(exc).strip().splitlines()[0]} "
+                            "(check the model id, --max_model_len and --gpu_memory_utilization)") from exc
+        self.tokenizer = self.llm.get_tokenizer()
+        self.stats = EngineStats()
+
+    def sampling_params(self, request: Request):
+        sampling = request.sampling
+        return self.vllm.SamplingParams(
+            n=sampling.n,
+            temperature=sampling.temperature,  # vLLM treats 0 as greedy
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            stop=list(sampling.stop) or None,
+            seed=sampling.seed,
+        )
+
+    def generate_batch(self, requests: list[Request], batch_size: int) -> list[Completion]:
+        """All requests in one call: vLLM's scheduler decides what runs together, not batch_size."""
+        started = time.perf_counter()
+        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages)} for r in requests]
+        outputs = self.llm.generate(prompts, [self.sampling_params(r) for r in requests], use_tqdm=False)
+        completions = [to_completion(output) for output in outputs]
+        self.stats.calls += 1
+        self.stats.sequences += sum(r.sampling.n for r in requests)
+        self.stats.batch_rows += sum(r.sampling.n for r in requests)
+        self.stats.max_batch = max(self.stats.max_batch, sum(r.sampling.n for r in requests))
+        self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
+        self.stats.completion_tokens += sum(c.total_completion_tokens for c in completions)
+        self.stats.busy_seconds += time.perf_counter() - started
+        return completions
+
+    def close(self) -> None:
+        self.llm = None
+
+
+def to_completion(output) -> Completion:
+    """A vLLM RequestOutput -> our Completion (samples in index order; stop strings already removed)."""
+    samples = sorted(output.outputs, key=lambda sample: sample.index)
+    return Completion(
+        texts=[sample.text for sample in samples],
+        prompt_tokens=len(output.prompt_token_ids or []),
+        completion_tokens=[len(sample.token_ids) for sample in samples],
+        finish_reasons=[sample.finish_reason or "stop" for sample in samples],
+    )
