@@ -177,11 +177,9 @@ def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, wa
                     "tok_s": round(useful / wall, 1), "stats": delta, "kv_blocks": after["kv_blocks"]}  # fmt: skip
 
 
-def decode_step_time(engine: NativeEngine, batch: int, context: int) -> dict:
+def decode_step_time(engine: NativeEngine, batch: int, context: int, keep_inputs: bool = False) -> dict:
     """GPU time of one captured decode step (graph replay) at a given batch and context, no host work:
     the gap to the measured wall time per decode step is the engine's host overhead."""
-    import triton.testing
-
     runner = engine.core.runner
     if batch not in runner.graphs:
         return {}
@@ -193,6 +191,10 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int) -> dict:
     runner.graph_inputs[2, :batch] = tables[:, -1].long() * runner.block_size + (context - 1) % runner.block_size
     runner.graph_inputs[3, :batch] = context
     replay, out = runner.graphs[batch]
+    if keep_inputs:  # decode_profile runs the same step eagerly on these inputs
+        return {}
+    import triton.testing
+
     ms = triton.testing.do_bench(replay, warmup=5, rep=50, return_mode="median")
     head = lambda: runner.sampler(runner.model.logits(out), [])  # noqa: E731 - lm_head + argmax (greedy)
     ms_head = triton.testing.do_bench(head, warmup=5, rep=50, return_mode="median")
@@ -202,6 +204,37 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int) -> dict:
     runner.graph_inputs[3].fill_(1)
     return {"batch": batch, "context": context, "graph_ms": round(ms, 3), "lm_head_argmax_ms": round(ms_head, 3),
             "GBps": round(n_bytes / ((ms + ms_head) * 1e-3) / 1e9)}  # fmt: skip
+
+
+def decode_profile(engine: NativeEngine, batch: int, context: int, rows: int = 25) -> str:
+    """The kernels of one eager decode step (the graph runs the same ones), by GPU time: where the
+    step's milliseconds go."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from matheval.engines.native.attention import AttentionMetadata
+
+    runner = engine.core.runner
+    decode_step_time(engine, batch, context, keep_inputs=True)
+    inputs = runner.graph_inputs[:, :batch]
+    meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[2], context_lens=inputs[3],
+                             block_tables=runner.graph_tables[:batch])  # fmt: skip
+    with torch.inference_mode():
+        step = lambda: runner.sampler(runner.model.logits(runner.model(inputs[0], inputs[1], meta)), [])  # noqa: E731
+        step()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+    runner.graph_inputs[2].fill_(runner.cache.scratch_block * runner.block_size)
+    runner.graph_inputs[3].fill_(1)
+    events = prof.key_averages()
+    for key in ("self_device_time_total", "self_cuda_time_total", "device_time_total", "cuda_time_total"):
+        try:
+            return events.table(sort_by=key, row_limit=rows, max_name_column_width=60)
+        except (AttributeError, KeyError, ValueError):
+            continue
+    return events.table(row_limit=rows)
 
 
 def hf_model_from_config(config_path: str, device: str, dtype):
@@ -217,6 +250,7 @@ def hf_model_from_config(config_path: str, device: str, dtype):
 def agreement(engine: NativeEngine, hf, prompts, new_tokens: int, device: str) -> list[dict]:
     """Greedy tokens of native (all prompts batched) vs transformers (one prompt at a time), same weights."""
     load_weights(engine.core.runner.model, hf.state_dict().items())
+    engine.reset_prefix_cache()  # blocks cached under the old weights must not serve these prompts
     completions = engine.generate_many([(p, Sampling(max_tokens=new_tokens)) for p in prompts])
     rows = []
     for prompt, completion in zip(prompts, completions):
@@ -271,6 +305,7 @@ def main() -> None:
     parser.add_argument("--bandwidth", type=float, default=3.0e12, help="bytes/s for the floor (anchors: 3 TB/s)")
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/native_bench"))
     parser.add_argument("--sweep", action="store_true", help="sweep the kernels' tile settings")
+    parser.add_argument("--profile", action="store_true", help="print the kernels of one decode step by GPU time")
     parser.add_argument("--deadline", type=float, default=1e9, help="seconds; the transformers baseline needs ~220")
     args = parser.parse_args()
     global SWEEP
@@ -325,6 +360,9 @@ def main() -> None:
             engine, row = run_engine(config_path, variants[name], prompts, out_lens, args.device)
             if args.device == "cuda" and engine.core.runner.graphs:
                 row["decode_step"] = [decode_step_time(engine, b, c) for b, c in ((256, 1100), (128, 1500), (32, 1500))]
+                if args.profile:
+                    row["decode_profile_256x1100"] = decode_profile(engine, 256, 1100)
+                    log(row["decode_profile_256x1100"])
         except Exception:  # noqa: BLE001 - one broken variant must not cost the others
             import traceback
 
