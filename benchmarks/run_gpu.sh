@@ -63,7 +63,7 @@ collect)
     PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
     mkdir -p benchmarks/results
     cp "$FROM"/results/*.json benchmarks/results/
-    [ -f "$FROM/log.txt" ] && cp "$FROM/log.txt" "benchmarks/results/$(date +%F)-gpu-run.log"
+    [ -f "$FROM/log.txt" ] && cp "$FROM/log.txt" "benchmarks/results/$(date +%F)-gpu-$BLOCK.log"
     "$PYTHON" - "$FROM/RESULTS.md" benchmarks/RESULTS.md "$BLOCK" <<'EOF'
 import sys
 from pathlib import Path
