@@ -49,8 +49,9 @@ def test_without_vllm_the_error_says_how_to_install(monkeypatch, smollm2_path):
 
 
 def test_pending_requests_go_to_vllm_together(standin_vllm, smollm2_path, transformers_backend, data_dir):
-    """Five concurrent workflows -> one LLM.generate call with five prompts (n=2 stays one request),
-    LLM built with our settings, greedy texts identical to the transformers backend's."""
+    """Five concurrent workflows -> one LLM.generate call (the seeded n=2 request as two one-sample
+    requests seeded 7 and 8, as the other backends seed samples), LLM built with our settings, greedy
+    texts identical to the transformers backend's."""
     options = EngineOptions(seed=3, dtype="bf16", extra={"tensor_parallel_size": 2, "gpu_memory_utilization": 0.5,
                                                           "max_model_len": 2048})
     engine = create_engine("vllm", resolve("smollm2-135m"), options)
@@ -72,9 +73,10 @@ def test_pending_requests_go_to_vllm_together(standin_vllm, smollm2_path, transf
 
     assert llm.kwargs == {"dtype": "bfloat16", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.5,
                           "enable_prefix_caching": True, "seed": 3, "max_model_len": 2048}
-    assert len(llm.generate_calls) == 1 and len(llm.generate_calls[0]) == 5
+    assert len(llm.generate_calls) == 1 and len(llm.generate_calls[0]) == 6
     by_max_tokens = {params.max_tokens: params for _, params in llm.generate_calls[0]}
-    assert by_max_tokens[8].n == 2 and by_max_tokens[8].seed == 7 and by_max_tokens[8].top_p == 0.95
+    samples = [params for _, params in llm.generate_calls[0] if params.max_tokens == 8]
+    assert [(s.n, s.seed, s.top_p) for s in samples] == [(1, 7, 0.95), (1, 8, 0.95)]
     assert by_max_tokens[30].stop == [" need"] and by_max_tokens[12].temperature == 0.0
 
     local = transformers_backend.generate_batch([Request(m, s) for m, s in zip(messages, greedy)], batch_size=3)

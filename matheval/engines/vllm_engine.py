@@ -17,6 +17,7 @@ adapter is tested against a stand-in of vLLM's documented API (tests/vllm_standi
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from ..errors import UserError
 from .base import Completion, EngineOptions, EngineStats, Request
@@ -75,11 +76,28 @@ class VLLMBackend:
         )
 
     def generate_batch(self, requests: list[Request], batch_size: int) -> list[Completion]:
-        """All requests in one call: vLLM's scheduler decides what runs together, not batch_size."""
+        """All requests in one call: vLLM's scheduler decides what runs together, not batch_size.
+        A seeded request for n samples is sent as n one-sample requests seeded seed, seed + 1, ... (vLLM's
+        prefix cache shares their prompt), the rule of the other backends: so the batcher may split it
+        across batches and a seeded run gives the same samples whatever else is pending."""
         started = time.perf_counter()
-        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages)} for r in requests]
-        outputs = self.llm.generate(prompts, [self.sampling_params(r) for r in requests], use_tqdm=False)
-        completions = [to_completion(output) for output in outputs]
+        expanded: list[tuple[int, Request]] = []
+        for index, request in enumerate(requests):
+            sampling = request.sampling
+            if sampling.n > 1 and sampling.seed is not None:
+                expanded += [(index, Request(request.messages, replace(sampling, n=1, seed=sampling.seed + i)))
+                             for i in range(sampling.n)]
+            else:
+                expanded.append((index, request))
+        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages)} for _, r in expanded]
+        outputs = self.llm.generate(prompts, [self.sampling_params(r) for _, r in expanded], use_tqdm=False)
+        completions = [Completion([], 0, [], []) for _ in requests]
+        for (index, _), output in zip(expanded, outputs):
+            part, whole = to_completion(output), completions[index]
+            whole.prompt_tokens = part.prompt_tokens
+            whole.texts += part.texts
+            whole.completion_tokens += part.completion_tokens
+            whole.finish_reasons += part.finish_reasons
         self.stats.calls += 1
         self.stats.sequences += sum(r.sampling.n for r in requests)
         self.stats.batch_rows += sum(r.sampling.n for r in requests)
