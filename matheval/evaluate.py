@@ -158,10 +158,6 @@ def run_eval(config: EvalConfig) -> Outcome:
             try:
                 asyncio.run(run_workflows(spec, engine, journal, on_record,
                                           on_start=print_problem if config.detailed else None))
-            except KeyboardInterrupt:
-                log.write(f"interrupted after {len(journal.records)}/{total} problems")
-                raise Interrupted(f"interrupted: {len(journal.records)}/{total} problems are saved in {paths.folder}; "
-                                "rerun the same command to continue") from None
             finally:
                 bar.close()
         wall = time.perf_counter() - started
@@ -178,11 +174,18 @@ def run_eval(config: EvalConfig) -> Outcome:
         write_metrics_txt(paths, row, summary)
         log.write(f"done accuracy={summary.accuracy:.4f} correct={summary.correct}/{summary.count} wall={wall:.1f}s")
         return Outcome(paths, summary, row, total - resumed)
-    except BaseException:
-        if fresh_folder and not journal.records:  # failed before anything was computed: leave no trace
+    except BaseException as exc:
+        done = len(journal.records)
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C while loading or generating: say what is kept
+            log.write(f"interrupted after {done}/{total} problems")
+        if fresh_folder and not done:  # failed before anything was computed: leave no trace
             journal.close()
             log.close()
             shutil.rmtree(paths.folder, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt):
+            kept = (f"{done}/{total} problems are saved in {paths.folder}; rerun the same command to continue" if done
+                    else f"0/{total} problems had finished, nothing to keep; rerun the same command to start again")
+            raise Interrupted(f"interrupted: {kept}") from None
         raise
     finally:
         journal.close()

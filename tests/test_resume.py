@@ -69,5 +69,7 @@ def test_ctrl_c_stops_a_batch_in_flight_and_says_how_to_continue(tmp_path, smoll
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "interrupted: 0/4 problems are saved" in stderr and "rerun the same command" in stderr
+    # stopped while loading or mid-batch alike: one line that says what was kept and what to do
+    assert "interrupted: 0/4 problems had finished, nothing to keep" in stderr and "rerun the same command" in stderr
     assert len(stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir()), "a run stopped before any problem finished leaves no folder behind"
