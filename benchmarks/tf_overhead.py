@@ -23,6 +23,7 @@ import torch
 
 from matheval.bench.model_source import prepare_model
 from matheval.engines.base import EngineOptions, Request, Sampling
+from matheval.engines.chat import encode_prompt
 from matheval.engines.transformers_engine import TransformersBackend
 
 
@@ -67,8 +68,6 @@ def main() -> None:
     backend = TransformersBackend(str(source.folder), EngineOptions(device=args.device))
     messages = [[{"role": "user", "content": f"Question {i}: " + "count the apples and the pears " * 12}] for i in range(64)]
     requests = [Request(m, Sampling(max_tokens=args.new)) for m in messages]
-    from matheval.engines.chat import encode_prompt
-
     prompts = [encode_prompt(backend.tokenizer, m) for m in messages]
     results = {"device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
                "new_tokens": args.new, "prompt_tokens": len(prompts[0])}  # fmt: skip

@@ -170,7 +170,7 @@ def test_prefix_sharing_hits_and_is_exact(engine, hf_model, prompts):
     assert result.token_ids[0] == hf_greedy(hf_model, follow_ids, 16)
 
 
-def test_seeded_sampling_is_reproducible_and_batch_independent(engine, prompts):
+def test_seeded_sampling_is_reproducible_and_batch_independent(engine, model_path, prompts):
     sampled = Sampling(max_tokens=24, temperature=0.8, top_p=0.9, n=3, seed=1234)
     alone = engine.generate_many([(prompts[3], sampled)])[0]
     crowd = engine.generate_many(
@@ -182,7 +182,7 @@ def test_seeded_sampling_is_reproducible_and_batch_independent(engine, prompts):
     assert len(set(map(tuple, alone.token_ids))) > 1  # the n samples differ
     other_seed = engine.generate_many([(prompts[3], Sampling(max_tokens=24, temperature=0.8, top_p=0.9, n=3, seed=99))])
     assert other_seed[0].token_ids != alone.token_ids
-    with NativeEngine(resolve("smollm2-135m").path, EngineOptions(extra={"num_kv_blocks": 64, "decode_steps": 1})) as one:
+    with NativeEngine(model_path, EngineOptions(extra={"num_kv_blocks": 64, "decode_steps": 1})) as one:
         assert one.generate_many([(prompts[3], sampled)])[0].token_ids == alone.token_ids  # same draws, step by step
 
 

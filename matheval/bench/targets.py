@@ -303,7 +303,17 @@ class TransformersFamily:
         self.first.close()
 
 
-class NativeFamily:
+class _OneEngineFamily:
+    """A family that holds one engine at a time (`current`, set by the subclass), closed when the family
+    switches or ends."""
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.engine.close()
+            self.current = None
+
+
+class NativeFamily(_OneEngineFamily):
     """The native engine; `native` and `native-eager` each get their own (they size the KV cache alike)."""
 
     def __init__(self, source: ModelSource, device: str):
@@ -326,13 +336,8 @@ class NativeFamily:
         self.current = EngineTarget(spec.name, engine)
         return self.current
 
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.engine.close()
-            self.current = None
 
-
-class BackendFamily:
+class BackendFamily(_OneEngineFamily):
     """Any other backend of `matheval.engines`, built the way `matheval eval` builds it."""
 
     def __init__(self, source: ModelSource, device: str, name: str):
@@ -345,11 +350,6 @@ class BackendFamily:
             engine = create_engine(self.name, ModelRef(str(self.source.folder), self.source.display), options)
             self.current = EngineTarget(spec.name, engine)
         return self.current
-
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.engine.close()
-            self.current = None
 
 
 def make_family(spec: ConfigSpec, source: ModelSource, device: str):

@@ -2,9 +2,10 @@
 
 vLLM schedules continuously inside each `LLM.generate` call, so it should see as many requests at
 once as possible: the Batcher in front of it flushes everything pending (up to `MAX_PENDING` rows)
-in one call, with one SamplingParams per request. A request with n > 1 stays one vLLM request, so its
-samples share the prompt's KV cache, and prefix caching shares common prompt prefixes (few-shot
-examples, an agent's growing transcript) across requests.
+in one call, with one SamplingParams per request. An unseeded request with n > 1 stays one vLLM request;
+a seeded one goes as n one-sample requests seeded seed + i (see `generate_batch`). Either way prefix
+caching shares the prompt's KV cache, and common prompt prefixes (few-shot examples, an agent's growing
+transcript) across requests.
 
 Prompts are rendered by `engines.chat.render_prompt` with vLLM's own tokenizer and handed over as
 token ids, so vLLM sees exactly the tokens every other local backend sees (no second BOS).

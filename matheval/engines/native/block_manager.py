@@ -107,17 +107,15 @@ class BlockManager:
 
     def append_slot(self, seq: Sequence) -> None:
         """Make room for the K/V of the sequence's last token (the next decode step's input)."""
-        if seq.num_tokens > len(seq.block_table) * self.block_size:
-            seq.block_table.append(self._take(None))
-            self.tables[seq.table_row, len(seq.block_table) - 1] = seq.block_table[-1]
+        self.reserve(seq, seq.num_tokens - 1)
 
     def blocks_to_reach(self, seq: Sequence, last_position: int) -> int:
         """Fresh blocks the sequence needs so that its K/V can be written up to `last_position`."""
         return max(0, last_position // self.block_size + 1 - len(seq.block_table))
 
     def reserve(self, seq: Sequence, last_position: int) -> None:
-        """Give the sequence blocks up to `last_position` (a multi-step decode round writes ahead);
-        the caller has checked `blocks_to_reach` against `num_free`."""
+        """Give the sequence blocks up to `last_position` (a multi-step decode round writes ahead); the
+        caller has checked `can_append` or `blocks_to_reach` against `num_free`."""
         for _ in range(self.blocks_to_reach(seq, last_position)):
             seq.block_table.append(self._take(None))
             self.tables[seq.table_row, len(seq.block_table) - 1] = seq.block_table[-1]

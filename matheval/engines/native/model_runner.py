@@ -205,7 +205,9 @@ class ModelRunner:
             size = next((b for b in self.graphs if b >= n), n)
             packed, tables = self._decode_arrays(seqs, size, steps)
             inputs = self._to_device(packed)
-            if size in self.graphs:
+            graph = self.graphs.get(size)
+            if graph is not None:
+                replay, out = graph
                 self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
             else:
                 block_tables = self._to_device(tables)
@@ -213,8 +215,7 @@ class ModelRunner:
             for step in range(steps):
                 if sampled:
                     inputs[step, 0, :n] = sampled[-1]
-                if size in self.graphs:
-                    replay, out = self.graphs[size]
+                if graph is not None:
                     self.graph_inputs[:, :size].copy_(inputs[step])
                     replay()
                     hidden = out[:n]
