@@ -4,7 +4,7 @@
     PYTHONPATH=. python benchmarks/native_throughput.py --device cpu --tiny --num-seqs 8   # dry run
 
 Steps (each can be switched off): versions; Triton kernels against the torch path (relative error and
-achieved bandwidth); engine variants on the workload (random bf16 weights, EOS ignored, useful tokens
+achieved bandwidth); the fused element-wise kernels against the torch ops (bits and time); engine variants on the workload (random bf16 weights, EOS ignored, useful tokens
 = the sum of each sequence's own output length); greedy agreement with transformers on the same
 weights; transformers `generate` with one static batch, eager. Prints a table last and writes JSON.
 """
@@ -158,6 +158,74 @@ def kernel_check(results: dict) -> None:
     log("kernels:", json.dumps({k: v for k, v in results.items() if not k.endswith("sweep")}))
 
 
+def fused_check(results: dict, mc: ModelConfig, dev: str = "cuda", token_counts=(256, 16384)) -> None:
+    """The fused element-wise kernels vs the torch reference ops, in bf16 at a decode step's and a prefill
+    step's token counts: share of output elements that differ (and by how many bf16 steps), and GPU time."""
+    import triton.testing
+
+    from matheval.engines.native import triton_fused as tf
+    from matheval.engines.native.attention import AttentionMetadata, KVCache, TorchAttention
+    from matheval.engines.native.model import MLP, RMSNorm, Rotary
+
+    dt = torch.bfloat16
+    heads, kvh, dim = mc.num_heads, mc.num_kv_heads, mc.head_dim
+    norm = RMSNorm(mc.hidden_size, mc.rms_norm_eps).to(dev, dt)
+    rotary = Rotary(mc, 4096)
+    rotary.fill(dev)
+    reference_attention = TorchAttention(heads, kvh, dim)
+
+    def bits_apart(a, b):
+        return (a.view(torch.int16).int() - b.view(torch.int16).int()).abs()
+
+    def time_us(fn):
+        if dev == "cpu":  # a dry run under the interpreter: no timing
+            return None
+        return round(triton.testing.do_bench(fn, warmup=5, rep=30, return_mode="median") * 1e3, 1)
+
+    torch.manual_seed(2)
+    for tokens in token_counts:
+        row = {}
+        x, res = torch.randn(tokens, mc.hidden_size, device=dev, dtype=dt), torch.randn(tokens, mc.hidden_size, device=dev, dtype=dt)
+        want, _ = norm(x, res.clone())
+        got, _ = tf.add_rms_norm(x, norm.weight, norm.eps, res.clone())
+        diff = bits_apart(got, want)
+        row["add_rms_norm"] = {"differ": round((diff > 0).float().mean().item(), 5), "max_steps": int(diff.max()),
+                               "fused_us": time_us(lambda: tf.add_rms_norm(x, norm.weight, norm.eps, res)),
+                               "torch_us": time_us(lambda: norm(x, res))}  # fmt: skip
+        gate_up = torch.randn(tokens, 2 * mc.intermediate_size, device=dev, dtype=dt)
+        gate, up = gate_up.split(mc.intermediate_size, dim=-1)
+        diff = bits_apart(tf.silu_mul(gate_up), torch.nn.functional.silu(gate) * up)
+        row["silu_mul"] = {"differ": round((diff > 0).float().mean().item(), 5), "max_steps": int(diff.max()),
+                           "fused_us": time_us(lambda: tf.silu_mul(gate_up)),
+                           "torch_us": time_us(lambda: torch.nn.functional.silu(gate) * up)}  # fmt: skip
+        blocks = -(-tokens // 16) + 1
+        caches = [KVCache(1, blocks, 16, kvh, dim, dt, dev) for _ in range(2)]
+        qkv = torch.randn(tokens, (heads + 2 * kvh) * dim, device=dev, dtype=dt)
+        positions = torch.randint(0, 4096, (tokens,), device=dev)
+        slots = torch.randperm(blocks * 16, device=dev)[:tokens]
+        meta = AttentionMetadata(is_prefill=False, slot_mapping=slots, context_lens=positions, block_tables=positions)
+
+        def split(t):
+            q, k, v = t.split([heads * dim, kvh * dim, kvh * dim], dim=-1)
+            return q.view(tokens, heads, dim), k.view(tokens, kvh, dim), v.view(tokens, kvh, dim)
+
+        reference_attention.cache = caches[0]
+        want_q = reference_attention.rope_and_store(0, rotary, positions, *split(qkv.clone()), meta)
+        got_qkv = qkv.clone()
+        q, k, v = split(got_qkv)
+        tf.rope_store(q, k, v, positions, rotary.cos, rotary.sin, caches[1].k[0], caches[1].v[0], slots)
+        written = [c.k[0].view(-1, kvh, dim)[slots] for c in caches]
+        diff = torch.cat([bits_apart(q, want_q).flatten(), bits_apart(written[1], written[0]).flatten()])
+        row["rope_store"] = {
+            "differ": round((diff > 0).float().mean().item(), 5), "max_steps": int(diff.max()),
+            "fused_us": time_us(lambda: tf.rope_store(q, k, v, positions, rotary.cos, rotary.sin, caches[1].k[0],
+                                                      caches[1].v[0], slots)),
+            "torch_us": time_us(lambda: reference_attention.rope_and_store(0, rotary, positions, *split(qkv), meta)),
+        }  # fmt: skip
+        results[f"tokens_{tokens}"] = row
+    log("fused:", json.dumps(results))
+
+
 def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, warm: bool = True):
     options = EngineOptions(device=device, extra={"load_format": "dummy", "ignore_eos": True, **extra})
     started = time.perf_counter()
@@ -301,7 +369,7 @@ def main() -> None:
     parser.add_argument("--high", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default="graphs,eager,graphs_bt32k", help="comma list of names from VARIANTS")
-    parser.add_argument("--skip", default="", help="comma list: kernels,agreement,hf_static")
+    parser.add_argument("--skip", default="", help="comma list: kernels,fused,agreement,hf_static")
     parser.add_argument("--bandwidth", type=float, default=3.0e12, help="bytes/s for the floor (anchors: 3 TB/s)")
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/native_bench"))
     parser.add_argument("--sweep", action="store_true", help="sweep the kernels' tile settings")
@@ -336,6 +404,14 @@ def main() -> None:
     if args.device == "cuda" and "kernels" not in skip:
         results["kernels"] = {}
         kernel_check(results["kernels"])
+    if args.device == "cuda" and "fused" not in skip:
+        results["fused"] = {}
+        try:
+            fused_check(results["fused"], model_config)
+        except Exception:  # noqa: BLE001 - the engine numbers still matter
+            import traceback
+
+            traceback.print_exc()
 
     hf = None
     if not {"agreement", "hf_static"} <= skip:  # first, so that the engines size their KV caches around it
@@ -350,6 +426,7 @@ def main() -> None:
         "k1": {"decode_steps": 1},  # one decode step per host round (the engine's first version)
         "k4": {"decode_steps": 4},
         "k16": {"decode_steps": 16},
+        "unfused": {"fused_kernels": False},  # v2: torch ops between the GEMMs (about 20 kernels per layer)
     }
     engine = None
     results["variants"] = {}

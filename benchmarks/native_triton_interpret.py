@@ -10,31 +10,21 @@ transformers), with prefix sharing, cached prefixes in prefill and padded decode
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ["TRITON_INTERPRET"] = "1"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from matheval.engines.native import triton_interpret  # noqa: E402
+
+triton_interpret.enable()
+
 import torch  # noqa: E402
-import triton.runtime.interpreter as interpreter  # noqa: E402
 
 from matheval.engines.base import EngineOptions, Sampling  # noqa: E402
 from matheval.engines.native import NativeEngine  # noqa: E402
 from matheval.models import resolve  # noqa: E402
-
-# numpy >= 2.4 refuses int() of a one-element array, which Triton 3.6's interpreter does for loop bounds.
-_patch = interpreter._patch_lang_tensor
-
-
-def _patch_with_index(tensor, scope):
-    _patch(tensor, scope)
-    scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-
-interpreter._patch_lang_tensor = _patch_with_index
 
 
 def rerun_capture(run):

@@ -10,6 +10,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MATHEVAL_DATA_DIR", str((REPO.parent / "shared" / "data").resolve()))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The native engine's Triton kernels run under Triton's interpreter here (tests/test_triton_kernels.py):
+# Triton reads this once, when it is first imported, so it is set before any test module loads.
+os.environ.setdefault("TRITON_INTERPRET", "1")
 DATA_DIR = Path(os.environ["MATHEVAL_DATA_DIR"])
 
 

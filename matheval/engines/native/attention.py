@@ -2,8 +2,9 @@
 
 Each layer's cache is a [num_blocks, block_size, kv_heads, head_dim] tensor for K and one for V; a
 sequence's tokens live in the blocks its block table lists. In every layer the new tokens' K/V are
-written first, for the whole batch, and attention reads everything back from the cache. That one rule
-lets a sequence attend to prefix blocks it shares with others, even ones computed in the same step.
+written first, for the whole batch (`rope_and_store`), and attention reads everything back from the
+cache. That one rule lets a sequence attend to prefix blocks it shares with others, even ones computed
+in the same step.
 
 `TorchAttention` gathers each sequence's K/V and calls SDPA, one sequence at a time: slow, simple, and
 numerically the same call transformers makes, so it is the CPU path and the reference. `TritonAttention`
@@ -52,21 +53,25 @@ class KVCache:
 
 
 class _Backend:
+    fused = False  # RoPE and the K/V store in one Triton kernel (set by the model runner)
+
     def __init__(self, num_heads: int, num_kv_heads: int, head_dim: int):
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         self.scale = head_dim**-0.5
         self.cache: KVCache | None = None
 
-    def store(self, layer: int, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:
+    def rope_and_store(self, layer: int, rotary, positions, q, k, v, meta: AttentionMetadata) -> torch.Tensor:
+        """Apply RoPE to q and k, write k and v to the cache slots of this step's tokens; returns q."""
+        q, k = rotary(positions, q, k)
         k_cache = self.cache.k[layer].view(-1, self.num_kv_heads, self.head_dim)
         v_cache = self.cache.v[layer].view(-1, self.num_kv_heads, self.head_dim)
         k_cache.index_copy_(0, meta.slot_mapping, k)
         v_cache.index_copy_(0, meta.slot_mapping, v)
+        return q
 
 
 class TorchAttention(_Backend):
-    def __call__(self, layer, q, k, v, meta: AttentionMetadata) -> torch.Tensor:
-        self.store(layer, k, v, meta)
+    def __call__(self, layer, q, meta: AttentionMetadata) -> torch.Tensor:
         k_cache, v_cache = self.cache.k[layer], self.cache.v[layer]
         bs = self.cache.block_size
         context_lens = meta.context_lens_cpu or meta.context_lens.tolist()
@@ -92,10 +97,18 @@ class TorchAttention(_Backend):
 
 
 class TritonAttention(_Backend):
-    def __call__(self, layer, q, k, v, meta: AttentionMetadata) -> torch.Tensor:
+    def rope_and_store(self, layer: int, rotary, positions, q, k, v, meta: AttentionMetadata) -> torch.Tensor:
+        """One fused kernel: q rotated in place, rotated k and v straight into the cache."""
+        if not self.fused:
+            return super().rope_and_store(layer, rotary, positions, q, k, v, meta)
+        from .triton_fused import rope_store
+
+        rope_store(q, k, v, positions, rotary.cos, rotary.sin, self.cache.k[layer], self.cache.v[layer], meta.slot_mapping)
+        return q
+
+    def __call__(self, layer, q, meta: AttentionMetadata) -> torch.Tensor:
         from . import triton_kernels
 
-        self.store(layer, k, v, meta)
         out = torch.empty_like(q)
         k_cache, v_cache = self.cache.k[layer], self.cache.v[layer]
         if meta.is_prefill:

@@ -112,6 +112,7 @@ class EngineConfig:
     enforce_eager: bool = False  # no CUDA graphs
     decode_steps: int | None = None  # decode steps run back to back per host round; None: 8 on a GPU, 1 on a CPU
     attention_backend: str = "auto"  # "auto" (triton on GPU, torch on CPU), "triton", "torch"
+    fused_kernels: bool = True  # with Triton attention: the Triton norm/RoPE/SiLU kernels; False: torch ops
     load_format: str = "auto"  # "auto" (safetensors) or "dummy" (random weights from config.json)
     ignore_eos: bool = False  # generate until max_tokens (benchmarks)
     device: str = "cpu"

@@ -5,6 +5,10 @@ to know which token belongs to which sequence, and it gets that from `AttentionM
 follows transformers' reference implementation step for step (fp32 RMSNorm, rotate-half RoPE in the
 activation dtype) so that greedy outputs match it. q/k/v and gate/up projections are fused into one
 matrix each: one weight read instead of three (two) per step.
+
+Layers pass the residual stream beside the hidden states (as vLLM does), so that the residual add and the
+next RMSNorm are one step. With `fused=True` (the GPU, Triton attention) that step, RoPE with the K/V
+store, and SiLU x up run as the Triton kernels of `triton_fused`; the torch code here is the reference.
 """
 
 from __future__ import annotations
@@ -19,16 +23,24 @@ from .config import ModelConfig
 
 
 class RMSNorm(nn.Module):
-    def __init__(self, size: int, eps: float):
+    def __init__(self, size: int, eps: float, fused: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(size))
         self.eps = eps
+        self.fused = fused
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None):
+        """(RMSNorm(x + residual), x + residual); without a residual, (RMSNorm(x), x)."""
+        if self.fused:
+            from .triton_fused import add_rms_norm
+
+            return add_rms_norm(x, self.weight, self.eps, residual)
+        if residual is not None:
+            x = x + residual
         dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.to(dtype)
+        normed = x.float()
+        normed = normed * torch.rsqrt(normed.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(dtype), x
 
 
 def inverse_frequencies(config: ModelConfig) -> torch.Tensor:
@@ -97,45 +109,53 @@ class SelfAttention(nn.Module):
         k = k.view(tokens, self.num_kv_heads, self.head_dim)
         v = v.view(tokens, self.num_kv_heads, self.head_dim)
         if self.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = self.rotary(positions, q, k)
-        out = self.attention(self.layer, q, k, v, meta)  # [tokens, heads, head_dim]
+            q, k = self.q_norm(q)[0], self.k_norm(k)[0]
+        q = self.attention.rope_and_store(self.layer, self.rotary, positions, q, k, v, meta)
+        out = self.attention(self.layer, q, meta)  # [tokens, heads, head_dim]
         return self.o_proj(out.reshape(tokens, self.q_size))
 
 
 class MLP(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, fused: bool):
         super().__init__()
         self.intermediate = config.intermediate_size
         self.gate_up_proj = nn.Linear(config.hidden_size, 2 * self.intermediate, bias=config.mlp_bias)
         self.down_proj = nn.Linear(self.intermediate, config.hidden_size, bias=config.mlp_bias)
+        self.fused = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(x).split(self.intermediate, dim=-1)
+        gate_up = self.gate_up_proj(x)
+        if self.fused:
+            from .triton_fused import silu_mul
+
+            return self.down_proj(silu_mul(gate_up))
+        gate, up = gate_up.split(self.intermediate, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, config: ModelConfig, layer: int, rotary: Rotary, attention):
+    def __init__(self, config: ModelConfig, layer: int, rotary: Rotary, attention, fused: bool):
         super().__init__()
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, fused)
         self.self_attn = SelfAttention(config, layer, rotary, attention)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.mlp = MLP(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, fused)
+        self.mlp = MLP(config, fused)
 
-    def forward(self, h: torch.Tensor, positions: torch.Tensor, meta) -> torch.Tensor:
-        h = h + self.self_attn(self.input_layernorm(h), positions, meta)
-        return h + self.mlp(self.post_attention_layernorm(h))
+    def forward(self, h: torch.Tensor, residual: torch.Tensor | None, positions: torch.Tensor, meta):
+        """Returns this layer's output and the residual stream before it (added by the next norm)."""
+        x, residual = self.input_layernorm(h, residual)
+        x, residual = self.post_attention_layernorm(self.self_attn(x, positions, meta), residual)
+        return self.mlp(x), residual
 
 
 class CausalLM(nn.Module):
-    def __init__(self, config: ModelConfig, attention, max_positions: int):
+    def __init__(self, config: ModelConfig, attention, max_positions: int, fused: bool = False):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.rotary = Rotary(config, max_positions)
-        self.layers = nn.ModuleList(DecoderLayer(config, i, self.rotary, attention) for i in range(config.num_layers))
-        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.layers = nn.ModuleList(DecoderLayer(config, i, self.rotary, attention, fused) for i in range(config.num_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, fused)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.tie_weights()
 
@@ -146,10 +166,10 @@ class CausalLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, meta) -> torch.Tensor:
         """Final hidden states of every input token."""
-        h = self.embed_tokens(input_ids)
+        h, residual = self.embed_tokens(input_ids), None
         for layer in self.layers:
-            h = layer(h, positions, meta)
-        return self.norm(h)
+            h, residual = layer(h, residual, positions, meta)
+        return self.norm(h, residual)[0]
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """In the model's dtype: greedy argmax needs no fp32 copy of a [batch, vocab] matrix."""

@@ -61,8 +61,10 @@ class ModelRunner:
         self.attention = make_backend(
             config.attention_backend, config.device, model_config.num_heads, model_config.num_kv_heads, model_config.head_dim
         )
+        fused = isinstance(self.attention, TritonAttention) and config.fused_kernels
+        self.attention.fused = fused
         with torch.device("meta"), _default_dtype(self.dtype):  # no memory, no initialisation yet
-            self.model = CausalLM(model_config, self.attention, max_positions=max_model_len)
+            self.model = CausalLM(model_config, self.attention, max_positions=max_model_len, fused=fused)
         self.model.to_empty(device=self.device).eval().requires_grad_(False)
         self.model.tie_weights()
         self.model.rotary.fill(self.device)
