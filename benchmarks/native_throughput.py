@@ -175,7 +175,10 @@ def fused_check(results: dict, mc: ModelConfig, dev: str = "cuda", token_counts=
     reference_attention = TorchAttention(heads, kvh, dim)
 
     def bits_apart(a, b):
-        return (a.view(torch.int16).int() - b.view(torch.int16).int()).abs()
+        """bf16 steps between a and b (sign-magnitude bits mapped onto one monotone integer line)."""
+        ia, ib = a.view(torch.int16).int(), b.view(torch.int16).int()
+        ia, ib = (torch.where(i < 0, -(i & 0x7FFF), i) for i in (ia, ib))
+        return (ia - ib).abs()
 
     def time_us(fn):
         if dev == "cpu":  # a dry run under the interpreter: no timing
@@ -223,7 +226,27 @@ def fused_check(results: dict, mc: ModelConfig, dev: str = "cuda", token_counts=
             "torch_us": time_us(lambda: reference_attention.rope_and_store(0, rotary, positions, *split(qkv), meta)),
         }  # fmt: skip
         results[f"tokens_{tokens}"] = row
+    results["sampler_256"] = sampler_time(mc, dev, time_us)
     log("fused:", json.dumps(results))
+
+
+def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
+    """GPU time of choosing 256 tokens from [256, vocab] bf16 logits: greedy, and the seeded sampling the
+    agents use (temperature 0.7, top-p 0.95), split into its top-p sort and its Gumbel noise."""
+    from types import SimpleNamespace
+
+    from matheval.engines.native.sampler import Sampler, gumbel_noise, top_p_mask
+
+    logits = torch.randn(256, mc.vocab_size, device=dev, dtype=torch.bfloat16)
+    params = SimpleNamespace(temperature=0.7, top_p=0.95)
+    seqs = [SimpleNamespace(greedy=False, params=params, key_a=i, key_b=7 * i, num_output_tokens=3) for i in range(256)]
+    greedy = [SimpleNamespace(greedy=True) for _ in range(256)]
+    keys = torch.arange(256, device=dev)
+    top_p = torch.full((256,), 0.95, device=dev)
+    sampler = Sampler()
+    return {"greedy_us": time_us(lambda: sampler(logits, greedy)), "sampled_us": time_us(lambda: sampler(logits, seqs)),
+            "top_p_sort_us": time_us(lambda: top_p_mask(logits.float(), top_p)),
+            "gumbel_noise_us": time_us(lambda: gumbel_noise(keys, keys, keys, mc.vocab_size))}  # fmt: skip
 
 
 def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, warm: bool = True):
