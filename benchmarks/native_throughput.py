@@ -243,8 +243,10 @@ def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
     greedy = [SimpleNamespace(greedy=True) for _ in range(256)]
     keys = torch.arange(256, device=dev)
     top_p = torch.full((256,), 0.95, device=dev)
-    sampler = Sampler()
+    sampler, fused = Sampler(), Sampler(fused=True)
     return {"greedy_us": time_us(lambda: sampler(logits, greedy)), "sampled_us": time_us(lambda: sampler(logits, seqs)),
+            "fused_sampled_us": time_us(lambda: fused(logits, seqs)),
+            "fused_equal": bool(torch.equal(sampler(logits, seqs), fused(logits, seqs))),
             "top_p_sort_us": time_us(lambda: top_p_mask(logits.float(), top_p)),
             "gumbel_noise_us": time_us(lambda: gumbel_noise(keys, keys, keys, mc.vocab_size))}  # fmt: skip
 

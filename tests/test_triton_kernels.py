@@ -163,7 +163,8 @@ TINY_QWEN2 = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hid
 
 def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path):
     """Fused kernels + Triton attention + padded graph buckets (re-run instead of replayed) vs the CPU engine,
-    random weights, greedy: prefix sharing (n=2), a cached prefix the second time, sequences ending mid-round."""
+    random weights, greedy and seeded sampling: prefix sharing (n=2), a cached prefix the second time,
+    sequences ending mid-round."""
     from matheval.engines.base import EngineOptions, Sampling
     from matheval.engines.native import NativeEngine
 
@@ -171,6 +172,7 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path)
     config.write_text(json.dumps(TINY_QWEN2))
     prompts = [list(range(3, 40)), list(range(100, 121)), list(range(200, 205))]
     items = [(p, Sampling(max_tokens=6 + 3 * i, n=2 if i == 1 else 1)) for i, p in enumerate(prompts)]
+    items.append((prompts[0], Sampling(max_tokens=7, temperature=0.8, top_p=0.9, seed=5, n=2)))  # fused sampler
 
     def rerun_capture(run):
         out = run()
@@ -182,10 +184,25 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path)
                  "decode_steps": 3, "ignore_eos": True}  # fmt: skip
         with NativeEngine(str(config), EngineOptions(extra=extra)) as engine:
             if backend == "triton":
-                assert engine.core.runner.model.norm.fused
+                assert engine.core.runner.model.norm.fused and engine.core.runner.sampler.fused
                 engine.core.runner._capture_graphs(capture=rerun_capture)
             first = [c.token_ids for c in engine.generate_many(items)]
             again = [c.token_ids for c in engine.generate_many(items[:2])]
             results[backend] = (first, again, engine.native_stats()["prefix_hit_blocks"])
     assert results["triton"] == results["torch"]
     assert results["triton"][2] > 0
+
+
+def test_gumbel_argmax_draws_the_torch_samplers_tokens(kernels):
+    """The fused sampler kernel hashes the same noise as `sampler.gumbel_noise` and takes the same argmax,
+    including rows whose top-p mask left most of the vocabulary at -inf."""
+    from matheval.engines.native.sampler import gumbel_noise, top_p_mask
+
+    fused, _ = kernels
+    torch.manual_seed(4)
+    vocab = 5000  # not a multiple of the kernel's block
+    scaled = torch.randn(6, vocab) / 0.7
+    scaled[3:] = top_p_mask(scaled[3:], torch.tensor([0.9, 0.5, 0.1]))
+    keys = torch.tensor([[11, 12, 0], [11, 12, 1], [2**31 + 5, 3, 700], [99, 98, 5], [4, 4, 4], [0, 0, 0]])
+    want = (scaled + gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], vocab)).argmax(dim=-1)
+    assert torch.equal(fused.gumbel_argmax(scaled, keys), want)

@@ -72,7 +72,7 @@ class ModelRunner:
             init_dummy(self.model, config.seed)
         else:
             load_weights(self.model, safetensors_tensors(weights_folder))
-        self.sampler = Sampler()
+        self.sampler = Sampler(fused=fused)
         self.block_tables: np.ndarray | None = None  # the block manager's per-sequence rows
 
         self.num_blocks = self._plan_kv_blocks()

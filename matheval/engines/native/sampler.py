@@ -53,7 +53,11 @@ def top_p_mask(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
 
 
 class Sampler:
-    """Chooses one token per row; greedy rows are a plain argmax."""
+    """Chooses one token per row; greedy rows are a plain argmax. `fused`: add the noise and take the
+    argmax in one Triton kernel (GPU), the same hash, the logarithms maybe a last bit apart."""
+
+    def __init__(self, fused: bool = False):
+        self.fused = fused
 
     def __call__(self, logits: torch.Tensor, seqs, offset: int = 0) -> torch.Tensor:
         """`offset`: steps already taken in this decode round (their tokens are not on the host yet)."""
@@ -70,6 +74,11 @@ class Sampler:
         if any(p < 1.0 for p in top_ps):
             scaled = top_p_mask(scaled, torch.tensor(top_ps, device=device, dtype=torch.float32))
         keys = torch.tensor([[s.key_a, s.key_b, s.num_output_tokens + offset] for s in picked], device=device)
+        if self.fused:
+            from .triton_fused import gumbel_argmax
+
+            tokens[index] = gumbel_argmax(scaled, keys)
+            return tokens
         noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], logits.shape[-1])
         tokens[index] = (scaled + noise).argmax(dim=-1)
         return tokens

@@ -143,3 +143,45 @@ def rope_store(q, k, v, positions, cos, sin, k_cache, v_cache, slot_mapping) -> 
         NUM_HEADS=heads, NUM_KV_HEADS=kv_heads, BLOCK_H=triton.next_power_of_2(heads),
         BLOCK_KV=triton.next_power_of_2(kv_heads), HEAD_DIM=dim, HALF=dim // 2, num_warps=4, **EXACT,
     )  # fmt: skip
+
+
+@triton.jit
+def _mix32(x):
+    """sampler.mix32 on int64 lanes holding 32-bit values (the same bits as the torch code)."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+@triton.jit
+def _gumbel_argmax_kernel(SCALED, KEYS, OUT, stride_row, V, BLOCK: tl.constexpr):
+    i = tl.program_id(0).to(tl.int64)
+    key_a, key_b, step = tl.load(KEYS + 3 * i), tl.load(KEYS + 3 * i + 1), tl.load(KEYS + 3 * i + 2)
+    row_a = _mix32(key_a ^ _mix32(step & 0xFFFFFFFF))
+    row_b = _mix32(key_b ^ _mix32((step + 0x632BE5AB) & 0xFFFFFFFF))
+    best = tl.full([], float("-inf"), tl.float32)
+    best_index = tl.full([], 0, tl.int64)
+    for start in range(0, V, BLOCK):
+        tokens = start + tl.arange(0, BLOCK).to(tl.int64)
+        valid = tokens < V
+        x = tl.load(SCALED + i * stride_row + tokens, mask=valid, other=float("-inf"))
+        bits = _mix32(_mix32(tokens ^ row_a) ^ row_b)
+        uniform = ((bits >> 9).to(tl.float32) + 0.5) / 8388608.0
+        score = tl.where(valid, x - tl.log(-tl.log(uniform)), float("-inf"))
+        block_best = tl.max(score, 0)
+        if block_best > best:  # strictly greater: the first maximum wins, as in torch.argmax
+            best = block_best
+            best_index = start + tl.argmax(score, 0).to(tl.int64)
+    tl.store(OUT + i, best_index)
+
+
+def gumbel_argmax(scaled: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """argmax(scaled + sampler.gumbel_noise(keys)) per row in one pass, without the [rows, vocab] int64
+    temporaries of the torch code (6 ms for 256 rows of a 152k vocabulary on an H100). scaled: [rows, vocab]
+    fp32 (temperature applied, top-p applied); keys: [rows, 3] int64 (key_a, key_b, output position)."""
+    rows, vocab = scaled.shape
+    out = torch.empty(rows, dtype=torch.int64, device=scaled.device)
+    _gumbel_argmax_kernel[(rows,)](scaled, keys.contiguous(), out, scaled.stride(0), vocab, BLOCK=2048, num_warps=8)
+    return out
