@@ -1,8 +1,11 @@
 """The GPU code path of the native engine, run on the CPU: Triton kernels under Triton's interpreter
 (TRITON_INTERPRET=1) and the CUDA-graph bucket path with a plain re-run standing in for graph replay.
 
-    pip install --target /tmp/tritonsite --no-deps triton==3.6.0
-    PYTHONPATH=.:/tmp/tritonsite python benchmarks/native_triton_interpret.py
+    pip install -e '.[dev]'        # includes triton
+    python benchmarks/native_triton_interpret.py
+
+(tests/test_triton_kernels.py does the same on a tiny random model in seconds; this is the real SmolLM2,
+about 4 minutes.)
 
 Greedy tokens must equal the torch-attention engine's (the CPU path the tests check against
 transformers), with prefix sharing, cached prefixes in prefill and padded decode batches all exercised.

@@ -8,6 +8,8 @@ Layout, one job per module:
   model         the Llama / Qwen2 / Qwen3 decoder and its weight loading
   attention     K/V storage and attention over the paged cache (torch path, Triton path)
   triton_kernels paged decode and prefill attention kernels
+  triton_fused  fused element-wise kernels: add + RMSNorm, RoPE + K/V store, SiLU x up, Gumbel argmax
+  triton_interpret  runs the Triton kernels on the CPU (Triton's interpreter), for the tests
   sampler       greedy / temperature / top-p with per-sample reproducible noise
   model_runner  input tensors, memory plan, CUDA graphs, one model step
   llm_engine    the synchronous core loop: step, finish rules, completions

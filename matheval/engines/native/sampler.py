@@ -4,7 +4,8 @@ Sampling uses the Gumbel-max trick: argmax(logits / T + Gumbel noise) is a draw 
 The noise is a counter-based hash of (the sample's key, its output position, the token id), not a shared
 random stream, so a seeded request draws the same tokens whatever else shares its batch, and the n
 samples of one request differ only through their keys. Integer hashing is done in int64 with explicit
-32-bit wrap-around so the CPU and GPU compute the same noise.
+32-bit wrap-around so the CPU and GPU compute the same noise. On a GPU the noise and the argmax run as one
+Triton kernel (`triton_fused.gumbel_argmax`): the same hash, logarithms at most a last bit apart.
 """
 
 from __future__ import annotations
