@@ -165,7 +165,7 @@ def fused_check(results: dict, mc: ModelConfig, dev: str = "cuda", token_counts=
 
     from matheval.engines.native import triton_fused as tf
     from matheval.engines.native.attention import AttentionMetadata, KVCache, TorchAttention
-    from matheval.engines.native.model import MLP, RMSNorm, Rotary
+    from matheval.engines.native.model import RMSNorm, Rotary
 
     dt = torch.bfloat16
     heads, kvh, dim = mc.num_heads, mc.num_kv_heads, mc.head_dim

@@ -3,15 +3,18 @@
 Unfused, a layer runs ~20 small kernels besides its GEMMs and attention (fp32 RMSNorm in five passes,
 rotate-half RoPE through `cat` and gathers, SiLU, the product with `up`, residual adds, two K/V index
 copies). In a captured decode step each costs a few microseconds whatever the batch: 2.7 of 7.5 ms per
-step on an H100 (benchmarks/RESULTS.md). These three kernels do the same work in four launches per layer:
+step on an H100 (benchmarks/RESULTS.md). Three kernels do the same work in four launches per layer:
 
 - `add_rms_norm`: residual add and RMSNorm, one row per program;
 - `rope_store`: RoPE on q (in place) and k, and the K/V rows written to the paged cache, one token per program;
-- `silu_mul`: SiLU(gate) * up.
+- `silu_mul`: SiLU(gate) * up;
+
+and, once per step, `gumbel_argmax`: the sampler's noise and argmax for sampled rows.
 
 Each rounds to the activation dtype exactly where transformers' step-by-step torch code does (e.g. RoPE is
 round(round(q*cos) + round(-q2*sin))), so bf16 results differ from the reference path only by the order of
-a sum. The Triton interpreter runs them on the CPU for the tests (tests/test_triton_kernels.py).
+a sum (they launch without FMA contraction, see EXACT). The Triton interpreter runs them on the CPU for
+the tests (tests/test_triton_kernels.py).
 """
 
 from __future__ import annotations
