@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def transformers_backend(smollm2_path):
     backend = TransformersBackend(smollm2_path, EngineOptions(device="cpu"))
     yield backend
     backend.close()
+
+
+def gsm8k_messages(data_dir, count):
+    """The first `count` GSM8K test questions as chat requests (the engine tests' shared prompts)."""
+    with open(data_dir / "gsm8k" / "test.jsonl") as handle:
+        questions = [json.loads(line)["question"] for line, _ in zip(handle, range(count))]
+    return [[{"role": "user", "content": q + "\nReason step by step; put the final answer in \\boxed{}."}]
+            for q in questions]
 
 
 def tiny_eval(results_dir, **overrides):

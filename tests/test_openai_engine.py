@@ -21,7 +21,7 @@ from matheval.engines.base import EngineOptions, Request, Sampling
 from matheval.engines.openai_engine import OpenAIEngine, RetryPolicy, served_model
 from matheval.errors import UserError
 
-from conftest import tiny_eval
+from conftest import gsm8k_messages, tiny_eval
 from servers import TransformersServer, free_port, serve_available
 
 pytestmark = pytest.mark.skipif(not serve_available(), reason="transformers serve needs fastapi and uvicorn: "
@@ -41,13 +41,6 @@ def server(smollm2_path, tmp_path_factory):
 def engine_for(url: str, model_path: str, **extra) -> OpenAIEngine:
     extra.setdefault("retry_policy", QUICK_RETRIES)
     return OpenAIEngine(served_model(model_path), EngineOptions(extra=dict(base_url=url, **extra)))
-
-
-def gsm8k_messages(data_dir, count):
-    with open(data_dir / "gsm8k" / "test.jsonl") as handle:
-        questions = [json.loads(line)["question"] for line, _ in zip(handle, range(count))]
-    return [[{"role": "user", "content": q + "\nReason step by step; put the final answer in \\boxed{}."}]
-            for q in questions]
 
 
 def generate_all(engine, requests):

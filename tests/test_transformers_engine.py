@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import torch
 
+from conftest import gsm8k_messages
 from matheval.engines.base import Request, Sampling
 from matheval.engines.batcher import Batcher
 from matheval.engines.transformers_engine import cut_at_stop, top_p_filter
-
-
-def gsm8k_messages(data_dir, count):
-    with open(data_dir / "gsm8k" / "test.jsonl") as handle:
-        questions = [json.loads(line)["question"] for line, _ in zip(handle, range(count))]
-    return [[{"role": "user", "content": q + "\nReason step by step; put the final answer in \\boxed{}."}]
-            for q in questions]
 
 
 def test_batch_one_and_batch_eight_agree(transformers_backend, data_dir):

@@ -12,13 +12,12 @@ the mapping of outputs back to Completions.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
 import pytest
 
 import vllm_standin
-from conftest import tiny_eval
+from conftest import gsm8k_messages, tiny_eval
 from matheval.engines import create_engine
 from matheval.engines.base import EngineOptions, Request, Sampling
 from matheval.errors import UserError
@@ -29,13 +28,6 @@ from matheval.models import resolve
 def standin_vllm(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", vllm_standin)
     return vllm_standin
-
-
-def gsm8k_messages(data_dir, count):
-    with open(data_dir / "gsm8k" / "test.jsonl") as handle:
-        questions = [json.loads(line)["question"] for line, _ in zip(handle, range(count))]
-    return [[{"role": "user", "content": q + "\nReason step by step; put the final answer in \\boxed{}."}]
-            for q in questions]
 
 
 def test_without_vllm_the_error_says_how_to_install(monkeypatch, smollm2_path):
