@@ -27,12 +27,9 @@ import torch  # noqa: E402
 
 from matheval.engines.base import EngineOptions, Sampling  # noqa: E402
 from matheval.engines.native import NativeEngine  # noqa: E402
+from matheval.engines.native.model_runner import rerun_capture  # noqa: E402
 from matheval.models import resolve  # noqa: E402
 
-
-def rerun_capture(run):
-    out = run()
-    return (lambda: out.copy_(run())), out
 
 
 def main() -> None:

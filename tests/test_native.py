@@ -15,6 +15,7 @@ import torch
 from matheval.engines.base import EngineOptions, Sampling
 from matheval.engines.chat import encode_prompt
 from matheval.engines.native import NativeEngine
+from matheval.engines.native.model_runner import rerun_capture
 from matheval.engines.native.sampler import gumbel_noise, top_p_mask
 from matheval.errors import UserError
 from matheval.models import resolve
@@ -131,11 +132,6 @@ def test_decode_buckets_pad_without_disturbing_real_sequences(model_path, prompt
     """The CUDA-graph input path on the CPU: decode batches go through the static buffers, padded up to a
     bucket size with rows that only touch the scratch block. Graph replay needs a GPU, so a plain re-run
     of the captured function stands in for it."""
-
-    def rerun_capture(run):
-        out = run()
-        return (lambda: out.copy_(run())), out
-
     extra = {"num_kv_blocks": 256, "max_num_seqs": 24, "decode_steps": 3}
     with NativeEngine(model_path, EngineOptions(extra=extra)) as engine:
         engine.core.runner._capture_graphs(capture=rerun_capture)

@@ -21,6 +21,7 @@ from matheval.engines.native import triton_interpret  # noqa: E402
 from matheval.engines.native.attention import AttentionMetadata, KVCache, TorchAttention  # noqa: E402
 from matheval.engines.native.config import ModelConfig  # noqa: E402
 from matheval.engines.native.model import RMSNorm, Rotary  # noqa: E402
+from matheval.engines.native.model_runner import rerun_capture  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -173,10 +174,6 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path)
     prompts = [list(range(3, 40)), list(range(100, 121)), list(range(200, 205))]
     items = [(p, Sampling(max_tokens=6 + 3 * i, n=2 if i == 1 else 1)) for i, p in enumerate(prompts)]
     items.append((prompts[0], Sampling(max_tokens=7, temperature=0.8, top_p=0.9, seed=5, n=2)))  # fused sampler
-
-    def rerun_capture(run):
-        out = run()
-        return (lambda: out.copy_(run())), out
 
     results = {}
     for backend in ("torch", "triton"):

@@ -266,3 +266,10 @@ class _CudaGraphCapture:
             out = run()
         self.pool = graph.pool()
         return graph.replay, out
+
+
+def rerun_capture(run):
+    """The CPU stand-in for `_CudaGraphCapture` (tests, the interpreter check): "replay" re-runs `run` into
+    the captured output buffer, so the padded graph-bucket path runs without a GPU."""
+    out = run()
+    return (lambda: out.copy_(run())), out
