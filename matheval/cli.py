@@ -12,6 +12,7 @@ import sys
 import time
 
 from .errors import UserError
+from .interrupt import PROGRAM
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -286,6 +287,7 @@ def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     """Parse and dispatch; user errors become one line on stderr and exit code 2."""
     started = time.monotonic()
     args = parser.parse_args(argv)
+    PROGRAM[0] = parser.prog
     args.started = started
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

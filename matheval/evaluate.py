@@ -19,6 +19,7 @@ from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox,
 from .data import load_examples, load_problems
 from .engines import EngineOptions, EngineStats, create_engine, resolve_model
 from .errors import Interrupted, UserError
+from .interrupt import exit_on_ctrl_c
 from .metrics import Summary, summarize
 from .prompts import DEFAULT_FEWSHOT_K, MODES
 from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
@@ -129,9 +130,22 @@ def run_eval(config: EvalConfig) -> Outcome:
             options = EngineOptions(batch_size=config.batch_size, device=config.device, dtype=config.dtype,
                                     seed=config.seed,
                                     extra={"max_new_tokens": params.max_tokens, **config.engine_extra})
-            engine = create_engine(config.backend, model, options)
-            if params.verifier:
-                tools.engines["verifier"] = create_engine(config.backend, verifier, options)
+            def stop_while_loading() -> Interrupted:
+                done = len(journal.records)
+                log.write(f"interrupted while loading the model after {done}/{total} problems")
+                journal.close()
+                log.close()
+                if tools.sandbox is not None:
+                    tools.sandbox.close()
+                if fresh_folder and not done:
+                    shutil.rmtree(paths.folder, ignore_errors=True)
+                return Interrupted(interrupted_message(done, total, paths.folder))
+
+            with exit_on_ctrl_c(stop_while_loading):
+                engine = create_engine(config.backend, model, options)
+                if params.verifier:
+                    tools.engines["verifier"] = create_engine(config.backend, verifier, options)
+            log.write(f"model loaded in {time.perf_counter() - started:.1f}s")
             spec.tools = tools
             if config.detailed:
                 enable_streaming(engine)
@@ -183,9 +197,7 @@ def run_eval(config: EvalConfig) -> Outcome:
             log.close()
             shutil.rmtree(paths.folder, ignore_errors=True)
         if isinstance(exc, KeyboardInterrupt):
-            kept = (f"{done}/{total} problems are saved in {paths.folder}; rerun the same command to continue" if done
-                    else f"0/{total} problems had finished, nothing to keep; rerun the same command to start again")
-            raise Interrupted(f"interrupted: {kept}") from None
+            raise Interrupted(interrupted_message(done, total, paths.folder)) from None
         raise
     finally:
         journal.close()
@@ -195,6 +207,13 @@ def run_eval(config: EvalConfig) -> Outcome:
                 each.close()
         if tools.sandbox is not None:
             tools.sandbox.close()
+
+
+def interrupted_message(done: int, total: int, folder) -> str:
+    """What a stopped run kept and how to go on."""
+    if done:
+        return f"interrupted: {done}/{total} problems are saved in {folder}; rerun the same command to continue"
+    return f"interrupted: 0/{total} problems had finished, nothing to keep; rerun the same command to start again"
 
 
 def combined_stats(engines) -> dict:

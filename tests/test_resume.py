@@ -58,18 +58,46 @@ def test_kill_dash_nine_then_rerun_continues(tmp_path, smollm2_path):
     assert len(journal_records(journal)) == 6
 
 
-def test_ctrl_c_stops_a_batch_in_flight_and_says_how_to_continue(tmp_path, smollm2_path):
+def start_eval(tmp_path):
     args = [sys.executable, "-m", "evaluation.eval", "--dataset", "synthetic", "--count", "4", "--batch_size", "4",
             "--max_new_tokens", "1000", "--results_dir", str(tmp_path), "--no_progress"]
-    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_log(tmp_path, process, text: str) -> None:
     deadline = time.time() + 300
-    while time.time() < deadline and not list(tmp_path.glob("*/answers/*_answers.jsonl")):
-        time.sleep(0.2)
-    time.sleep(5)  # the batch is generating now (1000 tokens take minutes on this CPU)
-    process.send_signal(signal.SIGINT)
+    while time.time() < deadline:
+        logs = list(tmp_path.glob("*/log/*.log"))
+        if logs and text in logs[0].read_text():
+            return
+        assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.1)
+    raise AssertionError(f"the run log never said {text!r}")
+
+
+def assert_stopped_with_one_line(process, tmp_path) -> None:
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    # stopped while loading or mid-batch alike: one line that says what was kept and what to do
     assert "interrupted: 0/4 problems had finished, nothing to keep" in stderr and "rerun the same command" in stderr
-    assert len(stderr.strip().splitlines()) == 1
+    assert len(stderr.strip().splitlines()) == 1, stderr
     assert not list(tmp_path.iterdir()), "a run stopped before any problem finished leaves no folder behind"
+
+
+def test_ctrl_c_stops_a_batch_in_flight_and_says_how_to_continue(tmp_path, smollm2_path):
+    process = start_eval(tmp_path)
+    wait_for_log(tmp_path, process, "model loaded")
+    time.sleep(3)  # the batch is generating now (1000 tokens take minutes on this CPU)
+    process.send_signal(signal.SIGINT)
+    assert_stopped_with_one_line(process, tmp_path)
+
+
+def test_ctrl_c_while_the_model_loads_exits_at_once_with_one_line(tmp_path, smollm2_path):
+    # A KeyboardInterrupt inside a half-done import used to surface as an unrelated error
+    # ("Could not import module 'LlamaConfig'") or a hang; Ctrl-C at any moment of loading must say one line.
+    # (about one moment in ten hit an import before the fix, so sample eight moments of the ~2 s of loading)
+    for delay in (0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1):
+        process = start_eval(tmp_path)
+        wait_for_log(tmp_path, process, "start model=")
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        assert_stopped_with_one_line(process, tmp_path)
