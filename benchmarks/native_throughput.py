@@ -232,26 +232,37 @@ def fused_check(results: dict, mc: ModelConfig, dev: str = "cuda", token_counts=
 
 def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
     """GPU time of choosing 256 tokens from [256, vocab] bf16 logits: greedy, and the seeded sampling the
-    agents use (temperature 0.7, top-p 0.95), split into its top-p sort and its Gumbel noise."""
+    agents use (temperature 0.7, top-p 0.95), torch (sort) and fused (searched edge + one noise/argmax
+    kernel), and the parts: the sort's edge, the searched edge, the Gumbel noise. `edges_equal`: the
+    search finds the sort's edge in every row."""
     from types import SimpleNamespace
 
-    from matheval.engines.native.sampler import Sampler, gumbel_noise, top_p_mask
+    from matheval.engines.native.sampler import Sampler, gumbel_noise, top_p_threshold
+    from matheval.engines.native.triton_fused import top_p_threshold as searched_threshold
 
     logits = torch.randn(256, mc.vocab_size, device=dev, dtype=torch.bfloat16)
     params = SimpleNamespace(temperature=0.7, top_p=0.95)
     seqs = [SimpleNamespace(greedy=False, params=params, key_a=i, key_b=7 * i, num_output_tokens=3) for i in range(256)]
-    greedy = [SimpleNamespace(greedy=True) for _ in range(256)]
-    keys = torch.arange(256, device=dev)
-    top_p = torch.full((256,), 0.95, device=dev)
     sampler, fused = Sampler(), Sampler(fused=True)
-    return {"greedy_us": time_us(lambda: sampler(logits, greedy)), "sampled_us": time_us(lambda: sampler(logits, seqs)),
-            "fused_sampled_us": time_us(lambda: fused(logits, seqs)),
-            "fused_equal": bool(torch.equal(sampler(logits, seqs), fused(logits, seqs))),
-            "top_p_sort_us": time_us(lambda: top_p_mask(logits.float(), top_p)),
+    rows = sampler.rows(seqs, dev)
+    keys = torch.arange(256, device=dev)
+    scaled = logits.float() / 0.7
+    top_p = torch.full((256,), 0.95, device=dev)
+    edges = {p: (top_p_threshold(scaled, top_p * p / 0.95), searched_threshold(scaled, top_p * p / 0.95))
+             for p in (0.95, 0.5, 0.1)}
+    return {"greedy_us": time_us(lambda: sampler(logits, None)), "sampled_us": time_us(lambda: sampler(logits, rows)),
+            "fused_sampled_us": time_us(lambda: fused(logits, rows)),
+            "fused_equal": bool(torch.equal(sampler(logits, rows), fused(logits, rows))),
+            "edges_equal": {str(p): bool(torch.equal(*pair)) for p, pair in edges.items()},
+            "top_p_sort_us": time_us(lambda: top_p_threshold(scaled, top_p)),
+            "top_p_search_us": time_us(lambda: searched_threshold(scaled, top_p)),
             "gumbel_noise_us": time_us(lambda: gumbel_noise(keys, keys, keys, mc.vocab_size))}  # fmt: skip
 
 
 def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, warm: bool = True):
+    """`extra` goes to the engine, except "sampling": the requests' Sampling fields (default greedy)."""
+    extra = dict(extra)
+    sampling = extra.pop("sampling", {})
     options = EngineOptions(device=device, extra={"load_format": "dummy", "ignore_eos": True, **extra})
     started = time.perf_counter()
     engine = NativeEngine(config_path, options)
@@ -260,7 +271,7 @@ def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, wa
         engine.generate_many([(p[:64], Sampling(max_tokens=16)) for p in prompts[:8]])
     before = dict(engine.native_stats())
     started = time.perf_counter()
-    completions = engine.generate_many([(p, Sampling(max_tokens=n)) for p, n in zip(prompts, out_lens)])
+    completions = engine.generate_many([(p, Sampling(max_tokens=n, **sampling)) for p, n in zip(prompts, out_lens)])
     wall = time.perf_counter() - started
     after = engine.native_stats()
     useful = sum(c.completion_tokens[0] for c in completions)
@@ -289,7 +300,7 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int, keep_inputs
     import triton.testing
 
     ms = triton.testing.do_bench(replay, warmup=5, rep=50, return_mode="median")
-    head = lambda: runner.sampler(runner.model.logits(out), [])  # noqa: E731 - lm_head + argmax (greedy)
+    head = lambda: runner.sampler(runner.model.logits(out), None)  # noqa: E731 - lm_head + argmax (greedy)
     ms_head = triton.testing.do_bench(head, warmup=5, rep=50, return_mode="median")
     mc = engine.core.model_config
     n_bytes = sum(p.numel() for p in runner.model.parameters()) * 2 + batch * context * mc.num_layers * 2 * mc.num_kv_heads * mc.head_dim * 2
@@ -312,7 +323,7 @@ def decode_profile(engine: NativeEngine, batch: int, context: int, rows: int = 2
     meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[2], context_lens=inputs[3],
                              block_tables=runner.graph_tables[:batch])  # fmt: skip
     with torch.inference_mode():
-        step = lambda: runner.sampler(runner.model.logits(runner.model(inputs[0], inputs[1], meta)), [])  # noqa: E731
+        step = lambda: runner.sampler(runner.model.logits(runner.model(inputs[0], inputs[1], meta)), None)  # noqa: E731
         step()
         torch.cuda.synchronize()
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -452,6 +463,8 @@ def main() -> None:
         "k4": {"decode_steps": 4},
         "k16": {"decode_steps": 16},
         "unfused": {"fused_kernels": False},  # v2: torch ops between the GEMMs (about 20 kernels per layer)
+        # the agents' sampling (majority vote, debate): every row draws, with a top-p edge to find
+        "sampled": {"sampling": {"temperature": 0.7, "top_p": 0.95, "seed": 1}},
     }
     engine = None
     results["variants"] = {}

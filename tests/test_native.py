@@ -194,11 +194,12 @@ def test_gumbel_sampling_follows_the_softmax():
         assert torch.allclose(freq, (logits / temperature).softmax(-1), atol=0.015)
 
 
-def test_top_p_keeps_the_smallest_nucleus():
-    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 5.0]])
+def test_top_p_keeps_the_smallest_nucleus_and_all_ties_at_its_edge():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 5.0], [1.0, 2.0, 2.0, 0.0]])
     probs = logits.softmax(-1)  # row 0: 0.64, 0.24, 0.09, 0.03
-    kept = top_p_mask(logits, torch.tensor([0.8, 0.5])) > float("-inf")
-    assert kept.tolist() == [[True, True, False, False], [False, False, False, True]]
+    kept = top_p_mask(logits, torch.tensor([0.8, 0.5, 0.3])) > float("-inf")
+    # row 2: one of the two tokens at 2.0 would reach 0.3; its tie is kept too, whatever a sort's order
+    assert kept.tolist() == [[True, True, False, False], [False, False, False, True], [False, True, True, False]]
     assert probs[0, :2].sum() >= 0.8
 
 

@@ -192,14 +192,42 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path)
 
 def test_gumbel_argmax_draws_the_torch_samplers_tokens(kernels):
     """The fused sampler kernel hashes the same noise as `sampler.gumbel_noise` and takes the same argmax,
-    including rows whose top-p mask left most of the vocabulary at -inf."""
-    from matheval.engines.native.sampler import gumbel_noise, top_p_mask
+    including rows whose top-p edge leaves most of the vocabulary out."""
+    from matheval.engines.native.sampler import gumbel_noise, top_p_mask, top_p_threshold
 
     fused, _ = kernels
     torch.manual_seed(4)
     vocab = 5000  # not a multiple of the kernel's block
     scaled = torch.randn(6, vocab) / 0.7
-    scaled[3:] = top_p_mask(scaled[3:], torch.tensor([0.9, 0.5, 0.1]))
+    top_p = torch.tensor([1.0, 1.0, 1.0, 0.9, 0.5, 0.1])
+    edge = top_p_threshold(scaled, top_p)
     keys = torch.tensor([[11, 12, 0], [11, 12, 1], [2**31 + 5, 3, 700], [99, 98, 5], [4, 4, 4], [0, 0, 0]])
-    want = (scaled + gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], vocab)).argmax(dim=-1)
-    assert torch.equal(fused.gumbel_argmax(scaled, keys), want)
+    noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], vocab)
+    assert torch.equal(fused.gumbel_argmax(scaled, keys), (scaled + noise).argmax(dim=-1))
+    want = (top_p_mask(scaled, top_p) + noise).argmax(dim=-1)
+    assert torch.equal(fused.gumbel_argmax(scaled, keys, edge), want)
+
+
+def test_top_p_search_finds_the_sorts_edge(kernels):
+    """The GPU's sort-free nucleus edge equals the sort's on rows a sampler meets: near-uniform (random
+    weights), peaked (a trained model), bf16 logits full of ties, negative and mixed-sign values, -inf
+    tokens, and top_p from tiny to 1."""
+    from matheval.engines.native.sampler import top_p_threshold
+
+    fused, _ = kernels
+    torch.manual_seed(7)
+    vocab = 3001
+    rows = [
+        torch.randn(vocab) * 0.02,  # near-uniform: the nucleus is most of the vocabulary
+        torch.randn(vocab) * 4.0,  # peaked
+        (torch.randn(vocab) * 2).bfloat16().float(),  # bf16 values: many exact ties
+        torch.randn(vocab) - 30.0,  # all negative
+        torch.where(torch.rand(vocab) < 0.5, torch.full((vocab,), float("-inf")), torch.randn(vocab)),
+        torch.zeros(vocab),  # every token tied
+    ]
+    scaled = torch.stack(rows) / 0.7
+    for p in (1e-6, 0.1, 0.5, 0.9, 0.95, 0.999, 1.0):
+        top_p = torch.full((len(rows),), p)
+        want = top_p_threshold(scaled, top_p)
+        got = fused.top_p_threshold(scaled, top_p)
+        assert torch.equal(got, want), (p, got, want)

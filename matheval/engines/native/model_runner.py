@@ -170,7 +170,7 @@ class ModelRunner:
     @torch.inference_mode()
     def run_prefill(self, seqs) -> list[int]:
         """One prefill step for `seqs` (their tokens not yet in the cache); returns the next token of each."""
-        tokens = self.sampler(self.model.logits(self._prefill(seqs)), seqs)
+        tokens = self.sampler(self.model.logits(self._prefill(seqs)), self.sampler.rows(seqs, self.device))
         return tokens.tolist()
 
     def _prefill(self, seqs) -> torch.Tensor:
@@ -213,6 +213,7 @@ class ModelRunner:
                 self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
             else:
                 block_tables = self._to_device(tables)
+            sampling = self.sampler.rows(seqs, self.device)
             sampled = []
             for step in range(steps):
                 if sampled:
@@ -225,7 +226,7 @@ class ModelRunner:
                     meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[step, 2], context_lens=inputs[step, 3],
                                              block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
                     hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
-                sampled.append(self.sampler(self.model.logits(hidden), seqs, offset=step))
+                sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
             return torch.stack(sampled).tolist()
 
     def _capture_graphs(self, capture=None) -> None:

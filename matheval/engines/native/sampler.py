@@ -6,10 +6,17 @@ random stream, so a seeded request draws the same tokens whatever else shares it
 samples of one request differ only through their keys. Integer hashing is done in int64 with explicit
 32-bit wrap-around so the CPU and GPU compute the same noise. On a GPU the noise and the argmax run as one
 Triton kernel (`triton_fused.gumbel_argmax`): the same hash, logarithms at most a last bit apart.
+
+Top-p keeps every token at least as likely as the nucleus edge (see `top_p_threshold`). The CPU finds the
+edge with a sort; the GPU searches for the same value in a few passes over the row
+(`triton_fused.top_p_threshold`), which is ~5 ms cheaper per step for 256 rows of a 152k vocabulary.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 MASK32 = 0xFFFFFFFF
@@ -43,43 +50,73 @@ def gumbel_noise(key_a: torch.Tensor, key_b: torch.Tensor, steps: torch.Tensor, 
     return -torch.log(-torch.log(uniform))
 
 
-def top_p_mask(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Logits with every token outside each row's nucleus (smallest set with mass >= top_p) at -inf."""
-    sorted_logits, order = logits.sort(dim=-1, descending=True)
-    probs = sorted_logits.softmax(dim=-1)
+def top_p_threshold(scaled: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Each row's nucleus edge: the value of the least likely token that the smallest set with mass
+    >= top_p needs (sorted, so the top token's mass before it is 0 and it is always kept). top_p >= 1
+    keeps everything (-inf): a float cumsum can reach 1 before the last tokens and drop them."""
+    sorted_values = scaled.sort(dim=-1, descending=True).values
+    probs = sorted_values.softmax(dim=-1)
     mass_before = probs.cumsum(dim=-1) - probs
-    drop = mass_before >= top_p[:, None]  # the top token is never dropped (mass before it is 0)
-    sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-    return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
+    last = (mass_before < top_p[:, None]).sum(dim=-1, keepdim=True) - 1
+    edge = sorted_values.gather(-1, last).squeeze(-1)
+    return edge.masked_fill(top_p >= 1.0, float("-inf"))
+
+
+def top_p_mask(scaled: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """-inf outside each row's nucleus: every token at least as likely as the nucleus edge (tokens tied
+    with the edge are all kept, so the set does not depend on how a sort orders ties)."""
+    return scaled.masked_fill(scaled < top_p_threshold(scaled, top_p)[:, None], float("-inf"))
+
+
+@dataclass
+class SampledRows:
+    """The rows of a batch that sample, as device tensors built once per decode round: building them
+    from Python lists at every step would synchronise the host with the GPU four times a step."""
+
+    index: torch.Tensor  # [k] int64 row numbers
+    keys: torch.Tensor  # [k, 3] int64: key_a, key_b, output position at the round's first step
+    temperatures: torch.Tensor  # [k] fp32
+    top_p: torch.Tensor | None  # [k] fp32, None when no row filters
 
 
 class Sampler:
-    """Chooses one token per row; greedy rows are a plain argmax. `fused`: add the noise and take the
-    argmax in one Triton kernel (GPU), the same hash, the logarithms maybe a last bit apart."""
+    """Chooses one token per row; greedy rows are a plain argmax. `fused` (GPU): the nucleus edge is found
+    by a Triton search instead of a full-vocabulary sort, and the noise and argmax are one Triton kernel;
+    the same hash, the logarithms maybe a last bit apart."""
 
     def __init__(self, fused: bool = False):
         self.fused = fused
 
-    def __call__(self, logits: torch.Tensor, seqs, offset: int = 0) -> torch.Tensor:
+    def rows(self, seqs, device) -> SampledRows | None:
+        """The sampling rows of `seqs`, sent to the device in two copies that do not wait for the GPU."""
+        picked = [(i, s) for i, s in enumerate(seqs) if not s.greedy]
+        if not picked:
+            return None
+        ints = np.array([[i, s.key_a, s.key_b, s.num_output_tokens] for i, s in picked], dtype=np.int64)
+        floats = np.array([[s.params.temperature, s.params.top_p] for _, s in picked], dtype=np.float32)
+        ints_d = torch.from_numpy(ints).to(device, non_blocking=True)
+        floats_d = torch.from_numpy(floats).to(device, non_blocking=True)
+        filters = bool((floats[:, 1] < 1.0).any())
+        return SampledRows(ints_d[:, 0], ints_d[:, 1:], floats_d[:, 0], floats_d[:, 1] if filters else None)
+
+    def __call__(self, logits: torch.Tensor, rows: SampledRows | None, offset: int = 0) -> torch.Tensor:
         """`offset`: steps already taken in this decode round (their tokens are not on the host yet)."""
         tokens = logits.argmax(dim=-1)
-        rows = [i for i, s in enumerate(seqs) if not s.greedy]
-        if not rows:
+        if rows is None:
             return tokens
-        device = logits.device
-        picked = [seqs[i] for i in rows]
-        index = torch.tensor(rows, device=device)
-        temps = torch.tensor([s.params.temperature for s in picked], device=device, dtype=torch.float32)
-        scaled = logits[index].float() / temps[:, None]
-        top_ps = [s.params.top_p for s in picked]
-        if any(p < 1.0 for p in top_ps):
-            scaled = top_p_mask(scaled, torch.tensor(top_ps, device=device, dtype=torch.float32))
-        keys = torch.tensor([[s.key_a, s.key_b, s.num_output_tokens + offset] for s in picked], device=device)
+        scaled = logits[rows.index].float() / rows.temperatures[:, None]
+        keys = rows.keys
+        if offset:
+            keys = keys.clone()
+            keys[:, 2] += offset
         if self.fused:
-            from .triton_fused import gumbel_argmax
+            from .triton_fused import gumbel_argmax, top_p_threshold as search_threshold
 
-            tokens[index] = gumbel_argmax(scaled, keys)
+            edge = None if rows.top_p is None else search_threshold(scaled, rows.top_p)
+            tokens[rows.index] = gumbel_argmax(scaled, keys, edge)
             return tokens
+        if rows.top_p is not None:
+            scaled = top_p_mask(scaled, rows.top_p)
         noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], logits.shape[-1])
-        tokens[index] = (scaled + noise).argmax(dim=-1)
+        tokens[rows.index] = (scaled + noise).argmax(dim=-1)
         return tokens
