@@ -190,28 +190,47 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path)
     assert results["triton"][2] > 0
 
 
-def test_gumbel_argmax_draws_the_torch_samplers_tokens(kernels):
-    """The fused sampler kernel hashes the same noise as `sampler.gumbel_noise` and takes the same argmax,
-    including rows whose top-p edge leaves most of the vocabulary out."""
-    from matheval.engines.native.sampler import gumbel_noise, top_p_mask, top_p_threshold
+def _sampled_rows(seqs):
+    from matheval.engines.native.sampler import Sampler
 
-    fused, _ = kernels
+    return Sampler().rows(seqs, "cpu")
+
+
+def _seq(i, temperature, top_p):
+    from types import SimpleNamespace
+
+    params = SimpleNamespace(temperature=temperature, top_p=top_p)
+    return SimpleNamespace(greedy=False, params=params, key_a=(2**31 + 5 * i) % 2**32, key_b=99 * i, num_output_tokens=i)
+
+
+def test_fused_sampler_draws_the_torch_samplers_tokens(kernels):
+    """Sampled rows of a bf16 batch: the fused path (searched top-p edge, one noise + argmax kernel, the
+    logits read in place) draws exactly the tokens of the torch path (fp32 copy, sort, noise, argmax), at
+    several steps of a round, with greedy rows left alone."""
+    from matheval.engines.native.sampler import Sampler
+
+    kernels  # the interpreter must be on before the sampler imports triton_fused
     torch.manual_seed(4)
-    vocab = 5000  # not a multiple of the kernel's block
-    scaled = torch.randn(6, vocab) / 0.7
-    top_p = torch.tensor([1.0, 1.0, 1.0, 0.9, 0.5, 0.1])
-    edge = top_p_threshold(scaled, top_p)
-    keys = torch.tensor([[11, 12, 0], [11, 12, 1], [2**31 + 5, 3, 700], [99, 98, 5], [4, 4, 4], [0, 0, 0]])
-    noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2], vocab)
-    assert torch.equal(fused.gumbel_argmax(scaled, keys), (scaled + noise).argmax(dim=-1))
-    want = (top_p_mask(scaled, top_p) + noise).argmax(dim=-1)
-    assert torch.equal(fused.gumbel_argmax(scaled, keys, edge), want)
+    vocab = 5000  # not a multiple of the kernels' blocks
+    logits = (torch.randn(7, vocab) * 3).bfloat16()
+    seqs = [_seq(0, 0.7, 1.0), SimpleGreedy(), _seq(2, 1.0, 0.9), _seq(3, 0.5, 0.5), _seq(4, 1.3, 0.1),
+            _seq(5, 0.7, 0.95), SimpleGreedy()]  # fmt: skip
+    rows = _sampled_rows(seqs)
+    for offset in (0, 1, 5):
+        want = Sampler()(logits, rows, offset)
+        got = Sampler(fused=True)(logits, rows, offset)
+        assert torch.equal(got, want), offset
+        assert torch.equal(got[[1, 6]], logits[[1, 6]].argmax(-1))
+
+
+class SimpleGreedy:
+    greedy = True
 
 
 def test_top_p_search_finds_the_sorts_edge(kernels):
     """The GPU's sort-free nucleus edge equals the sort's on rows a sampler meets: near-uniform (random
-    weights), peaked (a trained model), bf16 logits full of ties, negative and mixed-sign values, -inf
-    tokens, and top_p from tiny to 1."""
+    weights), peaked (a trained model), bf16 ties, negative and mixed-sign values, -inf tokens, all tied,
+    and top_p from tiny to 1, at several temperatures."""
     from matheval.engines.native.sampler import top_p_threshold
 
     fused, _ = kernels
@@ -220,14 +239,19 @@ def test_top_p_search_finds_the_sorts_edge(kernels):
     rows = [
         torch.randn(vocab) * 0.02,  # near-uniform: the nucleus is most of the vocabulary
         torch.randn(vocab) * 4.0,  # peaked
-        (torch.randn(vocab) * 2).bfloat16().float(),  # bf16 values: many exact ties
+        torch.randn(vocab) * 2,
         torch.randn(vocab) - 30.0,  # all negative
         torch.where(torch.rand(vocab) < 0.5, torch.full((vocab,), float("-inf")), torch.randn(vocab)),
         torch.zeros(vocab),  # every token tied
     ]
-    scaled = torch.stack(rows) / 0.7
-    for p in (1e-6, 0.1, 0.5, 0.9, 0.95, 0.999, 1.0):
-        top_p = torch.full((len(rows),), p)
-        want = top_p_threshold(scaled, top_p)
-        got = fused.top_p_threshold(scaled, top_p)
-        assert torch.equal(got, want), (p, got, want)
+    logits = torch.stack(rows).bfloat16()
+    index = torch.arange(len(rows))
+    for temperature in (0.7, 1.0):
+        inv = torch.full((len(rows),), 1.0 / temperature)
+        scaled = logits.float() * inv[:, None]
+        for p in (1e-6, 0.1, 0.5, 0.9, 0.95, 0.999, 1.0):
+            top_p = torch.full((len(rows),), p)
+            want = top_p_threshold(scaled, top_p)  # in scaled values; the search returns the logit
+            got = fused.top_p_edge(logits, index, inv, top_p)
+            got_scaled = torch.where(got > float("-inf"), got * inv, got)
+            assert torch.equal(got_scaled, want), (temperature, p, got_scaled, want)

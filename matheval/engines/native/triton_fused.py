@@ -9,8 +9,8 @@ step on an H100 (benchmarks/RESULTS.md). Three kernels do the same work in four 
 - `rope_store`: RoPE on q (in place) and k, and the K/V rows written to the paged cache, one token per program;
 - `silu_mul`: SiLU(gate) * up;
 
-and, once per step for sampled rows, `top_p_threshold` (the nucleus edge, searched instead of sorted) and
-`gumbel_argmax` (the sampler's noise and argmax).
+and, once per step for sampled rows, `top_p_edge` (the top-p nucleus edge, searched instead of sorted)
+and `gumbel_argmax` (the sampler's noise and argmax); both read the bf16 logits in place.
 
 Each rounds to the activation dtype exactly where transformers' step-by-step torch code does (e.g. RoPE is
 round(round(q*cos) + round(-q2*sin))), so bf16 results differ from the reference path only by the order of
@@ -151,20 +151,30 @@ def rope_store(q, k, v, positions, cos, sin, k_cache, v_cache, slot_mapping) -> 
 
 @triton.jit
 def _mix32(x):
-    """sampler.mix32 on int64 lanes holding 32-bit values (the same bits as the torch code)."""
+    """sampler.mix32 on uint32 lanes: the multiplications wrap at 32 bits by themselves (the torch code
+    masks int64 products to get the same bits)."""
     x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x * tl.full([], 0x7FEB352D, tl.uint32)
     x = x ^ (x >> 15)
-    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x = x * tl.full([], 0x846CA68B, tl.uint32)
     return x ^ (x >> 16)
 
 
 @triton.jit
-def _gumbel_argmax_kernel(SCALED, KEYS, EDGE, OUT, stride_row, V, HAS_EDGE: tl.constexpr, BLOCK: tl.constexpr):
+def _u32(x):
+    return (x & 0xFFFFFFFF).to(tl.uint32)
+
+
+@triton.jit
+def _gumbel_argmax_kernel(
+    LOGITS, ROWS, INV_T, KEYS, EDGE, OUT, stride_row, V, offset, HAS_EDGE: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
     i = tl.program_id(0).to(tl.int64)
-    key_a, key_b, step = tl.load(KEYS + 3 * i), tl.load(KEYS + 3 * i + 1), tl.load(KEYS + 3 * i + 2)
-    row_a = _mix32(key_a ^ _mix32(step & 0xFFFFFFFF))
-    row_b = _mix32(key_b ^ _mix32((step + 0x632BE5AB) & 0xFFFFFFFF))
+    row = LOGITS + tl.load(ROWS + i) * stride_row
+    inv_t = tl.load(INV_T + i)
+    key_a, key_b, step = tl.load(KEYS + 3 * i), tl.load(KEYS + 3 * i + 1), tl.load(KEYS + 3 * i + 2) + offset
+    row_a = _mix32(_u32(key_a) ^ _mix32(_u32(step)))
+    row_b = _mix32(_u32(key_b) ^ _mix32(_u32(step + 0x632BE5AB)))
     if HAS_EDGE:
         edge = tl.load(EDGE + i)
     else:
@@ -172,12 +182,12 @@ def _gumbel_argmax_kernel(SCALED, KEYS, EDGE, OUT, stride_row, V, HAS_EDGE: tl.c
     best = tl.full([], float("-inf"), tl.float32)
     best_index = tl.full([], 0, tl.int64)
     for start in range(0, V, BLOCK):
-        tokens = start + tl.arange(0, BLOCK).to(tl.int64)
+        tokens = start + tl.arange(0, BLOCK)
         valid = tokens < V
-        x = tl.load(SCALED + i * stride_row + tokens, mask=valid, other=float("-inf"))
-        bits = _mix32(_mix32(tokens ^ row_a) ^ row_b)
+        x = tl.load(row + tokens, mask=valid, other=float("-inf")).to(tl.float32)
+        bits = _mix32(_mix32(tokens.to(tl.uint32) ^ row_a) ^ row_b)
         uniform = ((bits >> 9).to(tl.float32) + 0.5) / 8388608.0
-        score = tl.where(valid & (x >= edge), x - tl.log(-tl.log(uniform)), float("-inf"))
+        score = tl.where(valid & (x >= edge), x * inv_t - tl.log(-tl.log(uniform)), float("-inf"))
         block_best = tl.max(score, 0)
         if block_best > best:  # strictly greater: the first maximum wins, as in torch.argmax
             best = block_best
@@ -185,70 +195,71 @@ def _gumbel_argmax_kernel(SCALED, KEYS, EDGE, OUT, stride_row, V, HAS_EDGE: tl.c
     tl.store(OUT + i, best_index)
 
 
-def gumbel_argmax(scaled: torch.Tensor, keys: torch.Tensor, edge: torch.Tensor | None = None) -> torch.Tensor:
-    """argmax(scaled + sampler.gumbel_noise(keys)) per row in one pass, without the [rows, vocab] int64
-    temporaries of the torch code (6 ms for 256 rows of a 152k vocabulary on an H100). scaled: [rows, vocab]
-    fp32 (temperature applied); keys: [rows, 3] int64 (key_a, key_b, output position); edge: [rows] fp32,
-    the top-p nucleus edge (tokens below it are out), or None."""
-    rows, vocab = scaled.shape
-    out = torch.empty(rows, dtype=torch.int64, device=scaled.device)
-    _gumbel_argmax_kernel[(rows,)](scaled, keys.contiguous(), out if edge is None else edge.contiguous(), out,
-                                   scaled.stride(0), vocab, HAS_EDGE=edge is not None, BLOCK=2048, num_warps=8)
+def gumbel_argmax(logits, rows, inv_temperature, keys, offset: int = 0, edge=None) -> torch.Tensor:
+    """For each sampled row r = rows[i]: argmax(logits[r] * inv_temperature[i] + sampler.gumbel_noise(keys[i]))
+    over the tokens at or above edge[i] (the top-p nucleus; None: all), in one pass over the logits as they
+    are (no fp32 copy, no [rows, vocab] int64 temporaries). keys: [k, 3] int64 (key_a, key_b, output
+    position at the round's first step); `offset` is added to the position."""
+    out = torch.empty(rows.shape[0], dtype=torch.int64, device=logits.device)
+    _gumbel_argmax_kernel[(rows.shape[0],)](
+        logits, rows, inv_temperature, keys.contiguous(), out if edge is None else edge, out, logits.stride(0),
+        logits.shape[1], offset, HAS_EDGE=edge is not None, BLOCK=2048, num_warps=8,
+    )  # fmt: skip
     return out
 
 
 @triton.jit
-def _order_key(x):
-    """fp32 -> int64 in [0, 2**32) with the same order (negative values' bits are flipped)."""
-    bits = x.to(tl.int32, bitcast=True).to(tl.int64)
-    return tl.where(bits >= 0, bits + 2147483648, -1 - bits)
+def _order_key16(x):
+    """A 16-bit float's bits -> int32 in [0, 65536) in the same order (negative values' bits flipped)."""
+    bits = x.to(tl.int16, bitcast=True).to(tl.int32)
+    return tl.where(bits >= 0, bits + 32768, -1 - bits)
 
 
 @triton.jit
-def _top_p_threshold_kernel(SCALED, TOP_P, OUT, stride_row, V, BLOCK: tl.constexpr):
+def _top_p_edge_kernel(LOGITS, ROWS, INV_T, TOP_P, OUT, stride_row, V, BLOCK: tl.constexpr):
     i = tl.program_id(0).to(tl.int64)
-    row = SCALED + i * stride_row
-    # pass 1, online softmax: the row's max and sum of exp(x - max)
+    row = LOGITS + tl.load(ROWS + i) * stride_row
+    inv_t = tl.load(INV_T + i)
+    # pass 1, online softmax of the scaled row: its max and sum of exp(s - max)
     running_max = tl.full([BLOCK], float("-inf"), tl.float32)
     running_sum = tl.zeros([BLOCK], tl.float32)
     for start in range(0, V, BLOCK):
         cols = start + tl.arange(0, BLOCK)
-        x = tl.load(row + cols, mask=cols < V, other=float("-inf"))
-        new_max = tl.maximum(running_max, x)
+        s = tl.load(row + cols, mask=cols < V, other=float("-inf")).to(tl.float32) * inv_t
+        new_max = tl.maximum(running_max, s)
         safe = tl.where(new_max == float("-inf"), 0.0, new_max)
-        running_sum = running_sum * tl.exp(running_max - safe) + tl.exp(x - safe)
+        running_sum = running_sum * tl.exp(running_max - safe) + tl.exp(s - safe)
         running_max = new_max
     top = tl.max(running_max, 0)
-    total = tl.sum(running_sum * tl.exp(running_max - top), 0)
-    target = tl.load(TOP_P + i) * total
-    # passes 2-9: the smallest order key K whose mass above it (keys > K) is below top_p * total, 4 bits a
-    # pass: 15 candidate keys per pass, one per sixteenth of the range still open (the last always holds)
-    lanes = tl.arange(0, 16).to(tl.int64)
-    base = tl.full([], 0, tl.int64)
-    span = tl.full([], 1 << 28, tl.int64)
-    for _ in range(8):
-        candidates = base + lanes * span + (span - 1)
+    target = tl.load(TOP_P + i) * tl.sum(running_sum * tl.exp(running_max - top), 0)
+    # passes 2-5: the smallest 16-bit order key K whose mass strictly above it is below top_p * sum, 4 bits
+    # a pass: one candidate per sixteenth of the range still open (the last sixteenth always holds)
+    lanes = tl.arange(0, 16)
+    base = tl.full([], 0, tl.int32)
+    for level in tl.static_range(4):
+        shift: tl.constexpr = 12 - 4 * level
+        candidates = base + (lanes << shift) + ((1 << shift) - 1)
         above = tl.zeros([16], tl.float32)
         for start in range(0, V, BLOCK):
             cols = start + tl.arange(0, BLOCK)
             x = tl.load(row + cols, mask=cols < V, other=float("-inf"))
-            e = tl.exp(x - top)
-            hit = _order_key(x)[None, :] > candidates[:, None]
+            e = tl.exp(x.to(tl.float32) * inv_t - top)
+            hit = _order_key16(x)[None, :] > candidates[:, None]
             above += tl.sum(tl.where(hit, e[None, :], 0.0), 1)
         holds = (above < target) | (lanes == 15)
-        base += tl.min(tl.where(holds, lanes, 16), 0) * span
-        span = span >> 4
-    bits = tl.where(base >= 2147483648, base - 2147483648, -1 - base).to(tl.int32)
-    edge = bits.to(tl.float32, bitcast=True)
+        base += tl.min(tl.where(holds, lanes, 16), 0) << shift
+    bits = tl.where(base >= 32768, base - 32768, -1 - base).to(tl.int16)
+    edge = bits.to(LOGITS.dtype.element_ty, bitcast=True).to(tl.float32)
     tl.store(OUT + i, tl.where(tl.load(TOP_P + i) >= 1.0, float("-inf"), edge))
 
 
-def top_p_threshold(scaled: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """sampler.top_p_threshold without sorting the vocabulary: the edge is the smallest value v of the row
-    whose mass strictly above it is below top_p (equivalent to the sort's definition), found by a 16-way
-    search over the 32-bit order of fp32 values, 9 passes over each row. scaled: [rows, vocab] fp32."""
-    rows, vocab = scaled.shape
-    out = torch.empty(rows, dtype=torch.float32, device=scaled.device)
-    _top_p_threshold_kernel[(rows,)](scaled, top_p.contiguous(), out, scaled.stride(0), vocab, BLOCK=512,
-                                     num_warps=8)
+def top_p_edge(logits: torch.Tensor, rows, inv_temperature, top_p) -> torch.Tensor:
+    """sampler.top_p_threshold without sorting, for 16-bit logits read in place: the edge (as a logit
+    value) is the smallest value of the row whose scaled mass strictly above it is below top_p (the sort's
+    definition), found by a 16-way search over the 16-bit order of the values: five passes over the row
+    instead of a [rows, vocab] fp32 sort."""
+    assert logits.element_size() == 2, "top_p_edge searches 16-bit values (bf16/fp16 logits)"
+    out = torch.empty(rows.shape[0], dtype=torch.float32, device=logits.device)
+    _top_p_edge_kernel[(rows.shape[0],)](logits, rows, inv_temperature, top_p, out, logits.stride(0),
+                                        logits.shape[1], BLOCK=1024, num_warps=8)  # fmt: skip
     return out
