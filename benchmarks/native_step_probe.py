@@ -14,10 +14,13 @@ import sys
 import time
 from collections import defaultdict
 
+from pathlib import Path
+
 import torch
 
-from matheval.cli import main
-from matheval.engines.native import llm_engine, model_runner
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
+from matheval.cli import main  # noqa: E402
+from matheval.engines.native import llm_engine, model_runner  # noqa: E402
 
 TOTALS: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 CURRENT: dict = {}

@@ -277,3 +277,49 @@ def test_qwen_families_match_transformers(tmp_path, family):
         completions = native.generate_many([(p, Sampling(max_tokens=12)) for p in prompts], ignore_eos=True)
     for prompt, completion in zip(prompts, completions):
         assert completion.token_ids[0] == hf_greedy(hf, prompt, 12)
+
+
+def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
+    """Agents' calls trickle in: one newcomer beside 8 decoding sequences waits up to
+    prefill_delay_rounds decode rounds, then is prefilled with whoever came meanwhile; a newcomer
+    beside a small batch, or a big prompt, is prefilled at once."""
+    from matheval.engines.native.block_manager import BlockManager
+    from matheval.engines.native.config import EngineConfig
+    from matheval.engines.native.scheduler import Scheduler
+    from matheval.engines.native.sequence import Request, SeqParams, Sequence
+
+    params = SeqParams(temperature=0.0, top_p=1.0, max_tokens=100, stop=(), ignore_eos=True)
+
+    def seq(length=20):
+        return Sequence(Request([1] * length, None), 0, list(range(1, length + 1)), params, 4096, (1, 2))
+
+    config = EngineConfig(max_num_seqs=32, max_num_batched_tokens=4096, prefill_delay_rounds=3)
+    scheduler = Scheduler(config, BlockManager(512, 16, 32, 256))
+    for _ in range(8):
+        scheduler.add(seq())
+    batch, is_prefill = scheduler.schedule()
+    assert is_prefill and len(batch) == 8, "nothing runs yet: prefill at once"
+    for s in batch:
+        s.num_computed_tokens = s.num_tokens
+    scheduler.add(seq())
+    kinds = []
+    for round_ in range(5):
+        if round_ == 1:
+            scheduler.add(seq())  # arrives while the first newcomer waits
+        batch, is_prefill = scheduler.schedule()
+        kinds.append((is_prefill, len(batch)))
+        if is_prefill:
+            break
+    assert kinds == [(False, 8), (False, 8), (False, 8), (True, 2)], kinds
+
+    small = Scheduler(config, BlockManager(512, 16, 32, 256))
+    small.add(seq())
+    small.schedule()
+    small.add(seq())
+    assert small.schedule()[1], "beside one sequence a newcomer does not wait"
+    big = Scheduler(config, BlockManager(512, 16, 32, 256))
+    for _ in range(8):
+        big.add(seq())
+    big.schedule()
+    big.add(seq(1500))
+    assert big.schedule()[1], "a prompt of a quarter of the token budget or more does not wait"

@@ -111,6 +111,9 @@ class EngineConfig:
     num_kv_blocks: int | None = None  # fixes the KV-cache size outright (tests, benchmarks)
     enforce_eager: bool = False  # no CUDA graphs
     decode_steps: int | None = None  # decode steps run back to back per host round; None: 8 on a GPU, 1 on a CPU
+    # Decode rounds a small prefill may wait while a full batch decodes, so that agents' trickling calls
+    # are prefilled together (each prefill step costs ~20 ms of host launches whatever its size); 0: never
+    prefill_delay_rounds: int = 4
     attention_backend: str = "auto"  # "auto" (triton on GPU, torch on CPU), "triton", "torch"
     fused_kernels: bool = True  # with Triton attention: the Triton norm/RoPE/SiLU kernels; False: torch ops
     load_format: str = "auto"  # "auto" (safetensors) or "dummy" (random weights from config.json)

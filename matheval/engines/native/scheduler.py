@@ -2,7 +2,10 @@
 
 Continuous batching: each step is either a prefill of newly admitted sequences (as many as the token
 budget, the sequence limit and the free KV blocks allow) or one decode token for every running sequence.
-Waiting prompts go first so that the decode batch refills as soon as sequences finish. When the cache
+Waiting prompts go first so that the decode batch refills as soon as sequences finish, except a few
+newcomers beside a batch several times their number: they wait up to `prefill_delay_rounds` decode
+rounds to be prefilled together (agents' calls arrive one by one, and every prefill step costs the
+same host time, ~20 ms for a 1.5B model, however few tokens it has). When the cache
 runs out of blocks mid-decode, the most recently admitted sequence is preempted: its blocks are freed
 and it is recomputed later (cheaply, since its full blocks usually stay in the prefix cache).
 """
@@ -20,6 +23,8 @@ class Scheduler:
     def __init__(self, config: EngineConfig, blocks: BlockManager):
         self.max_num_seqs = config.max_num_seqs
         self.max_num_batched_tokens = config.max_num_batched_tokens
+        self.prefill_delay_rounds = config.prefill_delay_rounds
+        self.delayed_rounds = 0  # decode rounds run since a waiting sequence could have been prefilled
         self.blocks = blocks
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
@@ -33,10 +38,23 @@ class Scheduler:
 
     def schedule(self) -> tuple[list[Sequence], bool]:
         """(sequences, is_prefill). Empty when nothing can run."""
-        batch = self._admit()
-        if batch:
-            return batch, True
+        if self._prefill_can_wait():
+            self.delayed_rounds += 1
+        else:
+            self.delayed_rounds = 0
+            batch = self._admit()
+            if batch:
+                return batch, True
         return self._decode_batch(), False
+
+    def _prefill_can_wait(self) -> bool:
+        """A few short newcomers beside a batch at least four times their number, not yet kept waiting
+        for prefill_delay_rounds: decode first, and prefill them with whoever arrives meanwhile."""
+        if not self.waiting or self.delayed_rounds >= self.prefill_delay_rounds:
+            return False
+        if len(self.running) < 4 * len(self.waiting):
+            return False
+        return sum(s.num_tokens for s in self.waiting) < self.max_num_batched_tokens // 4
 
     def _admit(self) -> list[Sequence]:
         batch: list[Sequence] = []

@@ -237,7 +237,7 @@ def _top_p_edge_kernel(LOGITS, ROWS, INV_T, TOP_P, OUT, stride_row, V, BLOCK: tl
     lanes = tl.arange(0, 16)
     base = tl.full([], 0, tl.int32)
     for level in tl.static_range(4):
-        shift: tl.constexpr = 12 - 4 * level
+        shift = 12 - 4 * level
         candidates = base + (lanes << shift) + ((1 << shift) - 1)
         above = tl.zeros([16], tl.float32)
         for start in range(0, V, BLOCK):
