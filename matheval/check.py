@@ -73,8 +73,8 @@ def gather() -> Report:
 def recommend(report: Report) -> str:
     """One line: which backend, and what batch size, for this machine."""
     if report.vllm_usable:
-        return ("--inference_backend vllm (vLLM schedules its own batches; give it many problems at once, "
-                "e.g. --concurrency 256)")
+        return ("--inference_backend vllm (vLLM schedules its own batches; 512 problems are in flight by "
+                "default)")
     if report.gpus:
         smallest = min(memory for _, memory in report.gpus)
         guess = 64 if smallest >= 40 else 32 if smallest >= 20 else 8

@@ -11,8 +11,7 @@ import os
 import sys
 import time
 
-from .errors import UserError
-from .interrupt import PROGRAM
+from .errors import PROGRAM, UserError, error_line
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -293,7 +292,7 @@ def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)

@@ -5,6 +5,14 @@ anything else is a bug and keeps its traceback.
 """
 
 
+PROGRAM = ["matheval"]  # the command's name in error lines; the CLI sets it to its parser's prog
+
+
+def error_line(error: BaseException) -> str:
+    """The one line a UserError is shown as."""
+    return f"{PROGRAM[0]}: error: {error}"
+
+
 class UserError(Exception):
     """Bad input or environment: the message says what to do about it."""
 

@@ -243,7 +243,7 @@ def default_concurrency(config: EvalConfig) -> int:
     """Enough concurrent workflows to fill batches; one at a time for the seed's batch-1 path."""
     if config.detailed:
         return 1
-    if config.backend in ("native", "vllm", "continuous", "openai"):
+    if config.backend != "transformers":  # every other backend schedules its own batches
         return CONTINUOUS_CONCURRENCY
     if isinstance(config.batch_size, int) and config.batch_size <= 1 and config.backend == "transformers":
         return 1

@@ -17,9 +17,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable
 
-from .errors import UserError
-
-PROGRAM = ["matheval"]  # the command's name in error lines; the CLI sets it to its parser's prog
+from .errors import UserError, error_line
 
 
 @contextmanager
@@ -32,7 +30,7 @@ def exit_on_ctrl_c(clean_up: Callable[[], UserError]):
     def leave(signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         error = clean_up()
-        print(f"{PROGRAM[0]}: error: {error}", file=sys.stderr, flush=True)
+        print(error_line(error), file=sys.stderr, flush=True)
         os._exit(error.exit_code)
 
     previous = signal.signal(signal.SIGINT, leave)
