@@ -182,6 +182,27 @@ def test_seeded_sampling_is_reproducible_and_batch_independent(engine, model_pat
         assert one.generate_many([(prompts[3], sampled)])[0].token_ids == alone.token_ids  # same draws, step by step
 
 
+def test_async_scheduling_gives_the_lock_step_tokens(engine, model_path, prompts, reference):
+    """The module's engine plans and launches each step before reading the previous one back; an engine
+    in lock step reads every step first. Sequences ending mid-round (EOS, a stop string, max_tokens),
+    seeded samples and greedy ones sharing the batch: the same tokens and texts either way."""
+    stop = engine.tokenizer.decode(reference[3], skip_special_tokens=True).split()[6]
+    mixed = [(prompts[0], GREEDY), (prompts[3], Sampling(max_tokens=NEW_TOKENS, stop=(stop,))),
+             (prompts[1], Sampling(max_tokens=5)), (prompts[2], Sampling(max_tokens=30, temperature=0.8, top_p=0.9, n=3, seed=7)),
+             (prompts[4], Sampling(max_tokens=21, temperature=1.0, seed=3)), (prompts[5], GREEDY)]  # fmt: skip
+    before = engine.native_stats()["steps_launched_ahead"]
+    ahead = engine.generate_many(mixed)
+    assert engine.native_stats()["steps_launched_ahead"] > before
+    extra = {"num_kv_blocks": 512, "decode_steps": 4, "async_scheduling": False}
+    with NativeEngine(model_path, EngineOptions(extra=extra)) as lock_step:
+        in_step = lock_step.generate_many(mixed)
+        assert lock_step.native_stats()["steps_launched_ahead"] == 0
+    assert ahead[1].finish_reasons == ["stop"] and ahead[2].finish_reasons == ["length"]
+    for a, b in zip(ahead, in_step):
+        assert (a.token_ids, a.texts, a.finish_reasons, a.completion_tokens) == (
+            b.token_ids, b.texts, b.finish_reasons, b.completion_tokens)
+
+
 def test_gumbel_sampling_follows_the_softmax():
     """Many independent keys on one logit row: token frequencies approach softmax(logits / T)."""
     logits = torch.tensor([2.0, 1.0, 0.0, -1.0, 0.5])

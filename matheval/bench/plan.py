@@ -20,6 +20,7 @@ ALL = ("throughput", "short", "gsm8k", "agents")
 FULL_PLAN = (
     ("native", ("throughput", "short", "gsm8k", "agents")),
     ("native-k1", ("throughput", "short")),  # what the multi-step decode rounds buy
+    ("native-sync", ("throughput", "agents")),  # what asynchronous scheduling buys
     ("tf-b1", ("short", "gsm8k-100", "throughput")),  # the baseline every speedup divides by
     ("tf-b16", ("short", "gsm8k-100")),
     ("tf-b64", ("short", "gsm8k-100")),
@@ -46,7 +47,7 @@ COMPILE_BATCH = {"full": 128, "tiny": 4}
 # plus about 0.33 us per (row x context token) as contexts grow (from the throughput workload's 858 tok/s).
 STEP_MS = {1: 42.0, 16: 43.0, 32: 49.0, 64: 55.0, 128: 58.0, 256: 73.0}
 CONTEXT_MS = 0.00033
-RATE = {"native": 20000.0, "native-k1": 16000.0, "native-eager": 6000.0, "tf-continuous": 1900.0, "tf-compile": 8000.0}
+RATE = {"native": 20000.0, "native-k1": 16000.0, "native-sync": 17000.0, "native-eager": 6000.0, "tf-continuous": 1900.0, "tf-compile": 8000.0}
 SETUP_S = {"native": 30.0, "transformers": 10.0}
 SEQUENCES_PER_PROBLEM = {"standard": 1, "majority_vote": 8, "debate": 9, "self_refine": 7}  # rough, for estimates
 

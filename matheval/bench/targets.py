@@ -9,6 +9,7 @@
 | `native`        | `--inference_backend native` (paged KV cache, CUDA graphs on a GPU)                 |
 | `native-eager`  | the same without CUDA graphs                                                        |
 | `native-k1`     | `native` with one decode step per host round (the default queues 8 on a GPU)        |
+| `native-sync`   | `native` in lock step: each step read back before the next is planned (no async)    |
 | any backend     | `create_engine(name, ...)` for any other name in `matheval.engines.BACKENDS`      |
 
 Configurations that share weights share one loaded model (a "family"); switching family frees the other.
@@ -32,7 +33,8 @@ from ..models import ModelRef
 from .model_source import ModelSource
 from .workloads import MAX_OUTPUT, Item
 
-FIXED = ("tf-auto", "tf-compile", "tf-continuous", "native", "native-eager", "native-k1")
+NATIVE = ("native", "native-eager", "native-k1", "native-sync")
+FIXED = ("tf-auto", "tf-compile", "tf-continuous", *NATIVE)
 STALL_S = 120  # a continuous-batching run with no finished request for this long has hung
 
 
@@ -55,7 +57,7 @@ def parse_config(name: str) -> ConfigSpec:
         return ConfigSpec(name, "transformers", "auto")
     if name in ("tf-compile", "tf-continuous"):
         return ConfigSpec(name, "transformers")
-    if name in ("native", "native-eager", "native-k1"):
+    if name in NATIVE:
         return ConfigSpec(name, "native")
     if name in BACKENDS and name not in ("transformers", "native"):
         return ConfigSpec(name, f"backend:{name}")
@@ -329,6 +331,8 @@ class NativeFamily(_OneEngineFamily):
             extra["enforce_eager"] = True
         if spec.name == "native-k1":
             extra["decode_steps"] = 1
+        if spec.name == "native-sync":
+            extra["async_scheduling"] = False
         if not self.device.startswith("cuda"):
             extra["kv_cache_gb"] = 0.25
         engine = create_engine("native", ModelRef(str(self.source.folder), self.source.display),

@@ -114,6 +114,9 @@ class EngineConfig:
     # Decode rounds a small prefill may wait while a full batch decodes, so that agents' trickling calls
     # are prefilled together (each prefill step costs ~20 ms of host launches whatever its size); 0: never
     prefill_delay_rounds: int = 4
+    # Plan and launch each step before reading back the previous one, so the GPU never waits for the
+    # host's scheduling and bookkeeping (a sequence that ended wastes one step's share); False: lock-step
+    async_scheduling: bool = True
     attention_backend: str = "auto"  # "auto" (triton on GPU, torch on CPU), "triton", "torch"
     fused_kernels: bool = True  # with Triton attention: the Triton norm/RoPE/SiLU kernels; False: torch ops
     load_format: str = "auto"  # "auto" (safetensors) or "dummy" (random weights from config.json)

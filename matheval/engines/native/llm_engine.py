@@ -80,9 +80,11 @@ class LLMEngine:
         # A sequence never outgrows the model or the whole cache (it could never be scheduled again).
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
         self._rng = random.Random(config.seed)
+        self._pending = None  # the launched step whose tokens are not read yet (asynchronous scheduling)
         self.stats = EngineStats()
         self.counters = {"prefill_steps": 0, "decode_steps": 0, "decode_rounds": 0, "prefill_tokens": 0,
-                         "decode_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0}  # fmt: skip
+                         "decode_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0,
+                         "steps_launched_ahead": 0}  # fmt: skip
 
     # -- requests -------------------------------------------------------------------------------------------
     def validate(self, prompt_ids: list[int], sampling: Sampling) -> None:
@@ -124,34 +126,72 @@ class LLMEngine:
         self.scheduler.abort(request.seqs)
 
     def has_work(self) -> bool:
-        return self.scheduler.has_work()
+        return self.scheduler.has_work() or self._pending is not None
 
     # -- stepping -------------------------------------------------------------------------------------------
     def step(self) -> None:
+        """Plan and launch the next model step, then read back the step before it while the GPU runs this
+        one (asynchronous scheduling: the host's planning, launches and bookkeeping hide behind GPU time).
+        The plan counts the unread tokens as already there; a sequence that turns out to have finished in
+        them wastes its part of the new step, which is discarded. With `async_scheduling` off, each step
+        is read back before the next is planned."""
         started = time.perf_counter()
-        seqs, is_prefill = self.scheduler.schedule()
-        if not seqs:  # everything running was just preempted: the freed blocks admit someone now
-            seqs, is_prefill = self.scheduler.schedule()
-        if not seqs:
-            raise RuntimeError("no sequence can get KV-cache blocks although the cache is free (a bug)")
-        kind = "prefill" if is_prefill else "decode"
+        previous, self._pending = self._pending, None
+        planned = self.scheduler.schedule(can_preempt=previous is None)
+        if not planned or not planned[0]:
+            if previous is not None:  # nothing new can start before the unread tokens are known
+                self._read_back(previous)
+                self.stats.busy_seconds += time.perf_counter() - started
+                return
+            if planned is not None:  # everything running was just preempted: the freed blocks admit someone
+                planned = self.scheduler.schedule()
+            if not planned or not planned[0]:
+                raise RuntimeError("no sequence can get KV-cache blocks although the cache is free (a bug)")
+        launched = self._launch(*planned)
+        if self.config.async_scheduling:
+            self._pending = launched
+            if previous is not None:
+                self.counters["steps_launched_ahead"] += 1
+                self._read_back(previous)
+        else:
+            self._read_back(launched)
+        elapsed = time.perf_counter() - started
+        self.counters[f"{launched.kind}_seconds"] += elapsed
+        self.stats.busy_seconds += elapsed
+
+    def _launch(self, seqs: list[Sequence], is_prefill: bool):
         if is_prefill:
             self.counters["prefill_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
-            rounds = [self.runner.run_prefill(seqs)]
+            pending, steps, kind = self.runner.launch_prefill(seqs), 1, "prefill"
         else:
             steps = self._round_length(seqs)
             self.counters["decode_tokens"] += steps * len(seqs)
             self.counters["decode_rounds"] += 1
-            rounds = self.runner.run_decode(seqs, steps)
-        self.counters[f"{kind}_steps"] += len(rounds)
+            pending, kind = self.runner.launch_decode(seqs, steps), "decode"
+        for seq in seqs:
+            seq.num_pending += steps
+        pending.seqs, pending.kind = seqs, kind
+        self.counters[f"{kind}_steps"] += steps
+        self.stats.calls += steps
+        self.stats.batch_rows += len(seqs) * steps
+        self.stats.max_batch = max(self.stats.max_batch, len(seqs))
+        return pending
+
+    def _read_back(self, pending) -> None:
+        """Append a launched step's tokens and finish the sequences they end."""
+        rounds = pending.result()
         finished_any = False
-        for i, seq in enumerate(seqs):
+        for i, seq in enumerate(pending.seqs):
+            if seq.status is not Status.RUNNING:  # finished or aborted after this step was launched
+                continue
             for tokens in rounds:
-                seq.num_computed_tokens = seq.num_tokens
+                seq.num_pending -= 1
+                seq.num_computed_tokens = len(seq.token_ids)
                 self.blocks.register_computed(seq)
                 seq.token_ids.append(tokens[i])
                 reason = self._finish_reason(seq, tokens[i])
-                if reason is not None:  # later tokens of the round are dropped
+                if reason is not None:  # later tokens, of this step and any launched since, are dropped
+                    seq.num_pending = 0
                     seq.finish_reason = reason
                     self.scheduler.finish(seq)
                     finished_any = True
@@ -159,12 +199,6 @@ class LLMEngine:
                     break
         if finished_any:
             self.scheduler.drop_finished()
-        elapsed = time.perf_counter() - started
-        self.counters[f"{kind}_seconds"] += elapsed
-        self.stats.calls += len(rounds)
-        self.stats.batch_rows += len(seqs) * len(rounds)
-        self.stats.max_batch = max(self.stats.max_batch, len(seqs))
-        self.stats.busy_seconds += elapsed
 
     def _round_length(self, seqs: list[Sequence]) -> int:
         """Decode steps for this round: the configured number, but no more than the longest sequence still
@@ -188,7 +222,7 @@ class LLMEngine:
             return "stop"
         if params.stop and self._tail_has_stop(seq):
             return "stop"
-        if seq.num_output_tokens >= params.max_tokens or seq.num_tokens >= seq.max_len:
+        if len(seq.token_ids) - seq.num_prompt_tokens >= params.max_tokens or len(seq.token_ids) >= seq.max_len:
             return "length"
         return None
 
@@ -238,6 +272,7 @@ class LLMEngine:
                 request.on_done(None, error)
         self.scheduler.waiting.clear()
         self.scheduler.running.clear()
+        self._pending = None
 
     def native_stats(self) -> dict:
         prefix = self.blocks.stats

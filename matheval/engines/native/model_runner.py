@@ -74,6 +74,7 @@ class ModelRunner:
             load_weights(self.model, safetensors_tensors(weights_folder))
         self.sampler = Sampler(fused=fused)
         self.block_tables: np.ndarray | None = None  # the block manager's per-sequence rows
+        self.last_tokens = torch.zeros(config.max_num_seqs, dtype=torch.int64, device=self.device)
 
         self.num_blocks = self._plan_kv_blocks()
         mc = model_config
@@ -133,7 +134,13 @@ class ModelRunner:
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(array).to(self.device, non_blocking=True)
+        """Host array -> device without waiting for the GPU: a copy from pageable memory may synchronise
+        with the stream, so on a GPU the array goes through pinned memory (torch's caching host allocator
+        keeps that buffer until the copy has run)."""
+        tensor = torch.from_numpy(array)
+        if self.on_gpu:
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, non_blocking=True)
 
     def _gather_tables(self, seqs, rows: int, fill: int = 0) -> np.ndarray:
         """[rows, longest table] block ids of `seqs`; entries past a table's end are never read, except
@@ -167,11 +174,15 @@ class ModelRunner:
         )
 
     # -- steps ----------------------------------------------------------------------------------------------
+    # A step is launched, not waited for: it returns `PendingTokens`, which the engine reads once it has
+    # planned and launched the next step, so the GPU never waits for the host's bookkeeping. Each step
+    # leaves every sequence's newest token in `last_tokens` (indexed by the sequence's table row), where
+    # the next decode round reads its inputs on the device.
     @torch.inference_mode()
-    def run_prefill(self, seqs) -> list[int]:
-        """One prefill step for `seqs` (their tokens not yet in the cache); returns the next token of each."""
+    def launch_prefill(self, seqs) -> PendingTokens:
+        """One prefill step for `seqs` (their tokens not yet in the cache); the result is the next token of each."""
         tokens = self.sampler(self.model.logits(self._prefill(seqs)), self.sampler.rows(seqs, self.device))
-        return tokens.tolist()
+        return self._finish_launch(seqs, tokens[None])
 
     def _prefill(self, seqs) -> torch.Tensor:
         starts = [s.num_computed_tokens for s in seqs]
@@ -183,15 +194,16 @@ class ModelRunner:
         return hidden[meta.cu_query_lens[1:].long() - 1]
 
     def _decode_arrays(self, seqs, rows: int, steps: int = 1):
-        """ids, positions, slots and context lengths of each step of a round as one [steps, 4, rows] array,
-        plus block tables; rows past len(seqs) are padding that writes to and reads from the scratch block
-        only. The ids of steps after the first are placeholders: those tokens are sampled on the device."""
+        """table rows, positions, slots and context lengths of each step of a round as one [steps, 4, rows]
+        array, plus block tables; rows past len(seqs) are padding that writes to and reads from the scratch
+        block only. Input ids are not known here: the first step's are gathered from `last_tokens` by
+        table row, later steps take the tokens the step before sampled, all on the device."""
         bs, scratch = self.block_size, self.cache.scratch_block
         n = len(seqs)
         tables = self._gather_tables(seqs, rows, fill=scratch)
         packed = np.empty((steps, 4, rows), dtype=np.int64)
         packed[:, :, n:] = np.array([[0], [0], [scratch * bs], [1]])
-        packed[:, 0, :n] = [s.token_ids[-1] for s in seqs]
+        packed[:, 0, :n] = [s.table_row for s in seqs]
         first = np.fromiter((s.num_tokens - 1 for s in seqs), dtype=np.int64, count=n)
         positions = first[None, :] + np.arange(steps)[:, None]
         packed[:, 1, :n] = positions
@@ -199,35 +211,58 @@ class ModelRunner:
         packed[:, 3, :n] = positions + 1
         return packed, tables
 
-    def run_decode(self, seqs, steps: int) -> list[list[int]]:
+    @torch.inference_mode()
+    def launch_decode(self, seqs, steps: int) -> PendingTokens:
         """`steps` decode steps back to back; each step's sampled tokens are the next step's inputs on the
-        device, and the host reads all of them once at the end. Returns one token list per step."""
-        with torch.inference_mode():
-            n = len(seqs)
-            size = next((b for b in self.graphs if b >= n), n)
-            packed, tables = self._decode_arrays(seqs, size, steps)
-            inputs = self._to_device(packed)
-            graph = self.graphs.get(size)
+        device. The result holds one token list per step."""
+        n = len(seqs)
+        size = next((b for b in self.graphs if b >= n), n)
+        packed, tables = self._decode_arrays(seqs, size, steps)
+        inputs = self._to_device(packed)
+        inputs[:, 0, :n] = self.last_tokens[inputs[0, 0, :n]]
+        graph = self.graphs.get(size)
+        if graph is not None:
+            replay, out = graph
+            width = tables.shape[1]
+            self.graph_tables[:size, :width].copy_(self._to_device(np.ascontiguousarray(tables)), non_blocking=True)
+        else:
+            block_tables = self._to_device(tables)
+        sampling = self.sampler.rows(seqs, self.device)
+        sampled = []
+        for step in range(steps):
+            if sampled:
+                inputs[step, 0, :n] = sampled[-1]
             if graph is not None:
-                replay, out = graph
-                self.graph_tables[:size, : tables.shape[1]].copy_(torch.from_numpy(tables), non_blocking=True)
+                self.graph_inputs[:, :size].copy_(inputs[step])
+                replay()
+                hidden = out[:n]
             else:
-                block_tables = self._to_device(tables)
-            sampling = self.sampler.rows(seqs, self.device)
-            sampled = []
-            for step in range(steps):
-                if sampled:
-                    inputs[step, 0, :n] = sampled[-1]
-                if graph is not None:
-                    self.graph_inputs[:, :size].copy_(inputs[step])
-                    replay()
-                    hidden = out[:n]
-                else:
-                    meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[step, 2], context_lens=inputs[step, 3],
-                                             block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
-                    hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
-                sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
-            return torch.stack(sampled).tolist()
+                meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[step, 2], context_lens=inputs[step, 3],
+                                         block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
+                hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
+            sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
+        return self._finish_launch(seqs, torch.stack(sampled))
+
+    def _finish_launch(self, seqs, tokens: torch.Tensor) -> PendingTokens:
+        """Record each sequence's newest token for the next round, and start copying [steps, n] tokens
+        to the host."""
+        rows = self._to_device(np.fromiter((s.table_row for s in seqs), dtype=np.int64, count=len(seqs)))
+        self.last_tokens[rows] = tokens[-1]
+        if not self.on_gpu:
+            return PendingTokens(tokens, None)
+        host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+        host.copy_(tokens, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return PendingTokens(host, done)
+
+    def run_prefill(self, seqs) -> list[int]:
+        """Synchronous `launch_prefill` (benchmarks, tests)."""
+        return self.launch_prefill(seqs).result()[0]
+
+    def run_decode(self, seqs, steps: int) -> list[list[int]]:
+        """Synchronous `launch_decode`."""
+        return self.launch_decode(seqs, steps).result()
 
     def _capture_graphs(self, capture=None) -> None:
         """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest
@@ -252,6 +287,19 @@ class ModelRunner:
         if self.on_gpu:
             torch.cuda.synchronize()
         self.graphs = dict(sorted(graphs.items()))
+
+
+class PendingTokens:
+    """Tokens sampled by a launched step, on their way to the host."""
+
+    def __init__(self, host: torch.Tensor, done):
+        self.host, self.done = host, done
+
+    def result(self) -> list[list[int]]:
+        """[steps][sequences] token ids, once the step has run (waits without holding the GIL)."""
+        if self.done is not None:
+            self.done.synchronize()
+        return self.host.tolist()
 
 
 class _CudaGraphCapture:

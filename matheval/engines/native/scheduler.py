@@ -36,8 +36,10 @@ class Scheduler:
     def has_work(self) -> bool:
         return bool(self.waiting or self.running)
 
-    def schedule(self) -> tuple[list[Sequence], bool]:
-        """(sequences, is_prefill). Empty when nothing can run."""
+    def schedule(self, can_preempt: bool = True) -> tuple[list[Sequence], bool] | None:
+        """(sequences, is_prefill); empty when nothing can run. None when the decode batch would need a
+        preemption but `can_preempt` is False: a sequence is only preempted once all its tokens are read
+        back (it is recomputed from them)."""
         if self._prefill_can_wait():
             self.delayed_rounds += 1
         else:
@@ -45,7 +47,8 @@ class Scheduler:
             batch = self._admit()
             if batch:
                 return batch, True
-        return self._decode_batch(), False
+        batch = self._decode_batch(can_preempt)
+        return None if batch is None else (batch, False)
 
     def _prefill_can_wait(self) -> bool:
         """A few short newcomers beside a batch at least four times their number, not yet kept waiting
@@ -72,17 +75,22 @@ class Scheduler:
             batch.append(seq)
         return batch
 
-    def _decode_batch(self) -> list[Sequence]:
+    def _decode_batch(self, can_preempt: bool) -> list[Sequence] | None:
         batch: list[Sequence] = []
         running = self.running
         i = 0
         while i < len(running):
             seq = running[i]
+            if seq.fully_scheduled:  # its last token is pending: nothing to run
+                i += 1
+                continue
             if self.blocks.can_append(seq):
                 self.blocks.append_slot(seq)
                 batch.append(seq)
                 i += 1
                 continue
+            if not can_preempt:
+                return None
             victim = running.pop()  # the latest admitted gives way
             self._preempt(victim)
             if victim is seq:
@@ -90,6 +98,7 @@ class Scheduler:
         return batch
 
     def _preempt(self, seq: Sequence) -> None:
+        assert seq.num_pending == 0, "a sequence with unread tokens cannot be recomputed"
         self.num_preemptions += 1
         self.blocks.free_seq(seq)
         seq.reset_for_recompute()

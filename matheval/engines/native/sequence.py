@@ -45,7 +45,7 @@ class Sequence:
     __slots__ = (
         "seq_id", "request", "index", "params", "token_ids", "num_prompt_tokens", "max_len",
         "status", "finish_reason", "block_table", "block_hashes", "num_computed_tokens",
-        "num_cached_tokens", "key_a", "key_b", "table_row",
+        "num_cached_tokens", "key_a", "key_b", "table_row", "num_pending",
     )  # fmt: skip
 
     def __init__(self, request: Request, index: int, prompt_ids: list[int], params: SeqParams, max_len: int, keys):
@@ -64,17 +64,26 @@ class Sequence:
         self.num_computed_tokens = 0  # tokens whose K/V are in the cache
         self.num_cached_tokens = 0  # of those, tokens found in the prefix cache at admission
         self.key_a, self.key_b = keys  # per-sample noise keys: same seed -> same tokens, whatever the batch
+        # Tokens already sampled on the device but not yet read back (asynchronous scheduling): they count
+        # for positions and lengths, so the next round can be planned before this one's tokens are known.
+        self.num_pending = 0
 
     @property
     def num_tokens(self) -> int:
-        return len(self.token_ids)
+        """Tokens including the pending ones: what scheduling, positions and block needs go by."""
+        return len(self.token_ids) + self.num_pending
 
     @property
     def num_output_tokens(self) -> int:
-        return len(self.token_ids) - self.num_prompt_tokens
+        return self.num_tokens - self.num_prompt_tokens
 
     @property
-    def output_ids(self) -> list[int]:
+    def fully_scheduled(self) -> bool:
+        """Its last allowed token is already on its way: nothing more to run, only results to read."""
+        return self.num_tokens >= self.max_len or self.num_output_tokens >= self.params.max_tokens
+
+    @property
+    def output_ids(self) -> list[int]:  # the tokens read back so far
         return self.token_ids[self.num_prompt_tokens :]
 
     @property
@@ -88,6 +97,7 @@ class Sequence:
         self.block_hashes = []
         self.num_computed_tokens = 0
         self.num_cached_tokens = 0
+        self.num_pending = 0
 
 
 class Request:
