@@ -9,12 +9,20 @@ A step plans and launches one model step (prefill or a decode round) and, with a
 then reads back the step launched before it. Rows are by the kind of step launched; `wait` and `read`
 belong to the step read back. GPU time of a step is the time from the end of the previous step (or its
 own launch, if later) to its end, so `wall - GPU` is time the GPU sat idle. Prints one summary line per
-step kind at exit. A diagnostic, not a benchmark: timing calls add a little.
+step kind at exit. A diagnostic, not a benchmark: timing calls add a little. With PROBE_CPROFILE=N in
+the environment, the engine steps also run under cProfile and the N functions with the most own time are
+printed per measurement (this slows the host work down about twofold). PROBE_GIL_SWITCH_S=0.005 runs the
+engine with Python's default GIL switch interval instead of the engine's shorter one (an A/B of that
+setting).
 """
 
 from __future__ import annotations
 
 import atexit
+import cProfile
+import io
+import os
+import pstats
 import sys
 import time
 from collections import defaultdict
@@ -24,11 +32,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 from matheval.cli import main  # noqa: E402
-from matheval.engines.native import llm_engine, model_runner, scheduler  # noqa: E402
+from matheval.engines.native import engine, llm_engine, model_runner, scheduler  # noqa: E402
 
 TOTALS: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 CURRENT: dict = {}
 LAST_END: list = [None]  # the end event of the latest launched step
+PROFILE_ROWS = int(os.environ.get("PROBE_CPROFILE", "0"))
+PROFILER = [cProfile.Profile()] if PROFILE_ROWS else []
 
 
 def add(key: str, value: float) -> None:
@@ -49,7 +59,11 @@ def wrap_step(original):
     def step(self):
         wall0, cpu0 = time.perf_counter(), time.thread_time()
         CURRENT.clear()
+        if PROFILER:
+            PROFILER[0].enable()
         original(self)
+        if PROFILER:
+            PROFILER[0].disable()
         row = TOTALS[CURRENT.get("kind", "read-only")]
         row["steps"] += 1
         row["wall_s"] += time.perf_counter() - wall0
@@ -106,6 +120,11 @@ def report(label: str = "") -> None:
               f"thread CPU {row['thread_cpu_s']:.2f} s | per step: wall {1e3 * row['wall_s'] / n:.1f} ms, GPU "
               f"{1e3 * row['gpu_s'] / n:.1f} ms", flush=True)
     TOTALS.clear()
+    if PROFILER:
+        text = io.StringIO()
+        pstats.Stats(PROFILER[0], stream=text).sort_stats("tottime").print_stats(PROFILE_ROWS)
+        print(f"[probe] {label}engine-thread cProfile:\n{text.getvalue()}", flush=True)
+        PROFILER[0] = cProfile.Profile()
 
 
 def wrap_measurement(original, name: str):
@@ -121,6 +140,8 @@ def wrap_measurement(original, name: str):
 
 
 if __name__ == "__main__":
+    if os.environ.get("PROBE_GIL_SWITCH_S"):
+        engine.GIL_SWITCH_INTERVAL_S = float(os.environ["PROBE_GIL_SWITCH_S"])
     llm_engine.LLMEngine.step = wrap_step(llm_engine.LLMEngine.step)
     llm_engine.LLMEngine._launch = wrap_launch(llm_engine.LLMEngine._launch)
     llm_engine.LLMEngine._read_back = wrap_read_back(llm_engine.LLMEngine._read_back)

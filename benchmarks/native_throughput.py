@@ -345,6 +345,70 @@ def decode_profile(engine: NativeEngine, batch: int, context: int, rows: int = 2
     return events.table(row_limit=rows)
 
 
+def prefill_launch(engine: NativeEngine, num_seqs: int, new_tokens: int, cached: int, sampled: bool,
+                   profile_rows: int = 0) -> dict:
+    """Host time to launch one prefill step (until the call returns) against its GPU time, for `num_seqs`
+    fresh sequences of `new_tokens` tokens after a `cached`-token shared prefix (agents' prefills: many
+    short tails after cached prompts, or a few long prompts). With `profile_rows`, the launch's Python
+    functions by own time (cProfile): where the host time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from matheval.engines.native.sequence import Request, SeqParams, Sequence
+
+    core, runner = engine.core, engine.core.runner
+    sync = torch.cuda.synchronize if runner.on_gpu else (lambda: None)
+    params = SeqParams(temperature=0.7 if sampled else 0.0, top_p=0.95 if sampled else 1.0, max_tokens=16, stop=(),
+                       ignore_eos=True)  # fmt: skip
+    rng = np.random.default_rng(num_seqs * 7919 + new_tokens)
+    prefix = rng.integers(100, 20000, cached).tolist()
+
+    def batch():
+        seqs = []
+        for i in range(num_seqs):
+            ids = prefix + rng.integers(100, 20000, new_tokens).tolist()
+            seq = Sequence(Request(ids, None), 0, ids, params, len(ids) + 16, (i, i + 1))
+            assert core.blocks.try_allocate(seq, 1 << 30) is not None
+            seqs.append(seq)
+        return seqs
+
+    def free(seqs):
+        for seq in seqs:
+            core.blocks.free_seq(seq)
+
+    if cached:  # the shared prefix is computed once and stays in the prefix cache
+        first = batch()[:1]
+        runner.launch_prefill(first).result()
+        free(first)
+    host, total = [], []
+    for _ in range(4):
+        seqs = batch()
+        sync()
+        t0 = time.perf_counter()
+        pending = runner.launch_prefill(seqs)
+        t1 = time.perf_counter()
+        pending.result()
+        host.append(t1 - t0)
+        total.append(time.perf_counter() - t0)
+        free(seqs)
+    row = {"num_seqs": num_seqs, "new_tokens": new_tokens, "cached": cached, "sampled": sampled,
+           "launch_ms": round(1e3 * float(np.median(host[1:])), 2), "step_ms": round(1e3 * float(np.median(total[1:])), 2)}
+    if profile_rows:
+        seqs = batch()
+        sync()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        runner.launch_prefill(seqs)
+        profiler.disable()
+        sync()
+        free(seqs)
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(profile_rows)
+        row["profile"] = text.getvalue()[-6000:]
+    return row
+
+
 def hf_model_from_config(config_path: str, device: str, dtype):
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -414,6 +478,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/native_bench"))
     parser.add_argument("--sweep", action="store_true", help="sweep the kernels' tile settings")
     parser.add_argument("--profile", action="store_true", help="print the kernels of one decode step by GPU time")
+    parser.add_argument("--prefill_probe", action="store_true", help="host vs GPU time of prefill launches (cProfile)")
     parser.add_argument("--deadline", type=float, default=1e9, help="seconds; the transformers baseline needs ~220")
     args = parser.parse_args()
     global SWEEP
@@ -482,6 +547,12 @@ def main() -> None:
                 if args.profile:
                     row["decode_profile_256x1100"] = decode_profile(engine, 256, 1100)
                     log(row["decode_profile_256x1100"])
+                if args.prefill_probe:
+                    shapes = ((16, 12, 160, True, 30), (10, 550, 3000, True, 30), (4, 400, 0, False, 0), (32, 300, 0, False, 0))
+                    row["prefill_launch"] = [prefill_launch(engine, *shape) for shape in shapes]
+                    for probe in row["prefill_launch"]:
+                        log("prefill launch:", json.dumps({k: v for k, v in probe.items() if k != "profile"}))
+                        log(probe.get("profile", ""))
         except Exception:  # noqa: BLE001 - one broken variant must not cost the others
             import traceback
 
