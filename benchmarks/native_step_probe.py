@@ -11,9 +11,7 @@ belong to the step read back. GPU time of a step is the time from the end of the
 own launch, if later) to its end, so `wall - GPU` is time the GPU sat idle. Prints one summary line per
 step kind at exit. A diagnostic, not a benchmark: timing calls add a little. With PROBE_CPROFILE=N in
 the environment, the engine steps also run under cProfile and the N functions with the most own time are
-printed per measurement (this slows the host work down about twofold). PROBE_GIL_SWITCH_S=0.005 runs the
-engine with Python's default GIL switch interval instead of the engine's shorter one (an A/B of that
-setting).
+printed per measurement (this slows the host work down about twofold).
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 from matheval.cli import main  # noqa: E402
-from matheval.engines.native import engine, llm_engine, model_runner, scheduler  # noqa: E402
+from matheval.engines.native import llm_engine, model_runner, scheduler  # noqa: E402
 
 TOTALS: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 CURRENT: dict = {}
@@ -140,8 +138,6 @@ def wrap_measurement(original, name: str):
 
 
 if __name__ == "__main__":
-    if os.environ.get("PROBE_GIL_SWITCH_S"):
-        engine.GIL_SWITCH_INTERVAL_S = float(os.environ["PROBE_GIL_SWITCH_S"])
     llm_engine.LLMEngine.step = wrap_step(llm_engine.LLMEngine.step)
     llm_engine.LLMEngine._launch = wrap_launch(llm_engine.LLMEngine._launch)
     llm_engine.LLMEngine._read_back = wrap_read_back(llm_engine.LLMEngine._read_back)

@@ -333,6 +333,19 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
             break
     assert kinds == [(False, 8), (False, 8), (False, 8), (True, 2)], kinds
 
+    # a long queue in front of a nearly full batch: the two free slots wait too, then fill together
+    full = Scheduler(EngineConfig(max_num_seqs=10, max_num_batched_tokens=4096, prefill_delay_rounds=2),
+                     BlockManager(512, 16, 10, 256))  # fmt: skip
+    for _ in range(30):
+        full.add(seq())
+    batch, _ = full.schedule()
+    assert len(batch) == 10
+    for s in batch[:2]:
+        full.finish(s)
+    full.drop_finished()
+    kinds = [(lambda b: (b[1], len(b[0])))(full.schedule()) for _ in range(3)]
+    assert kinds == [(False, 8), (False, 8), (True, 2)], kinds
+
     small = Scheduler(config, BlockManager(512, 16, 32, 256))
     small.add(seq())
     small.schedule()

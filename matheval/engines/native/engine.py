@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import sys
 import threading
 
 from ..base import Completion, EngineOptions, Messages, Sampling
@@ -17,8 +16,6 @@ from ..chat import encode_prompt
 from .config import EngineConfig
 from .llm_engine import LLMEngine
 from .sequence import Request
-
-GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 class NativeEngine:
@@ -35,10 +32,6 @@ class NativeEngine:
         self._wake = threading.Condition()
         self._closed = False
         self._error: BaseException | None = None
-        # The engine thread gives the GIL up in every torch and Triton launch; while the agents' event loop
-        # is busy (prompts, tokenization, grading) each launch could then wait out Python's 5 ms switch
-        # interval before getting it back. A short interval keeps launches flowing (process-wide setting).
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._serve, name="native-engine", daemon=True)
         self._thread.start()
 

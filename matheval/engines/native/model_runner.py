@@ -8,6 +8,7 @@ measure activations, then the KV cache takes its share of what is left, then the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from matheval.errors import UserError
 from .attention import AttentionMetadata, KVCache, TritonAttention, make_backend
 from .config import EngineConfig, ModelConfig
 from .model import CausalLM, init_dummy, load_weights
-from .sampler import Sampler
+from .sampler import SampledRows, Sampler
 
 
 @contextlib.contextmanager
@@ -83,6 +84,22 @@ class ModelRunner:
         self.graphs: dict[int, tuple] = {}
         if self.on_gpu and not config.enforce_eager and isinstance(self.attention, TritonAttention):
             self._capture_graphs()  # (the torch path reads lengths on the host: no graphs)
+        if self.sampler.fused and self.dtype != torch.float32:
+            self._warm_sampler()
+
+    def _warm_sampler(self) -> None:
+        """Compile the sampling kernels now, not inside the first sampled request (about a second per
+        variant the first time on a machine; Triton keeps them on disk): with and without top-p, at
+        the round offsets Triton specializes on (0, 1, other)."""
+        rows = 2
+        logits = torch.zeros(rows, self.model_config.vocab_size, dtype=self.dtype, device=self.device)
+        sampled = SampledRows(index=torch.arange(rows, device=self.device),
+                              keys=torch.zeros(rows, 3, dtype=torch.int64, device=self.device),
+                              inv_temperatures=torch.ones(rows, device=self.device),
+                              top_p=torch.full((rows,), 0.9, device=self.device))  # fmt: skip
+        for top_p in (sampled.top_p, None):
+            for offset in (0, 1, 2):
+                self.sampler(logits, dataclasses.replace(sampled, top_p=top_p), offset)
 
     # -- memory ---------------------------------------------------------------------------------------------
     def _plan_kv_blocks(self) -> int:

@@ -3,9 +3,9 @@
 Continuous batching: each step is either a prefill of newly admitted sequences (as many as the token
 budget, the sequence limit and the free KV blocks allow) or one decode token for every running sequence.
 Waiting prompts go first so that the decode batch refills as soon as sequences finish, except a few
-newcomers beside a batch several times their number: they wait up to `prefill_delay_rounds` decode
-rounds to be prefilled together (agents' calls arrive one by one, and every prefill step costs the
-same host time, ~20 ms for a 1.5B model, however few tokens it has). When the cache
+newcomers (or a few free slots) beside a batch several times their number: they wait up to
+`prefill_delay_rounds` decode rounds to be prefilled together (agents' calls arrive one by one, and
+every prefill step costs the same host time, ~20 ms for a 1.5B model, however few tokens it has). When the cache
 runs out of blocks mid-decode, the most recently admitted sequence is preempted: its blocks are freed
 and it is recomputed later (cheaply, since its full blocks usually stay in the prefix cache).
 """
@@ -51,13 +51,17 @@ class Scheduler:
         return None if batch is None else (batch, False)
 
     def _prefill_can_wait(self) -> bool:
-        """A few short newcomers beside a batch at least four times their number, not yet kept waiting
-        for prefill_delay_rounds: decode first, and prefill them with whoever arrives meanwhile."""
+        """A few short newcomers that could join now beside a batch at least four times their number, not
+        yet kept waiting for prefill_delay_rounds: decode first, and prefill them with whoever arrives, or
+        whatever slots free up, meanwhile. "Could join" is capped by the free sequence slots: a long
+        queue in front of a nearly full batch (an n-sample request per problem) is let in a few slots
+        at a time otherwise, each time for the fixed cost of a prefill step."""
         if not self.waiting or self.delayed_rounds >= self.prefill_delay_rounds:
             return False
-        if len(self.running) < 4 * len(self.waiting):
+        joining = min(len(self.waiting), self.max_num_seqs - len(self.running))
+        if joining == 0 or len(self.running) < 4 * joining:
             return False
-        return sum(s.num_tokens for s in self.waiting) < self.max_num_batched_tokens // 4
+        return sum(self.waiting[i].num_tokens for i in range(joining)) < self.max_num_batched_tokens // 4
 
     def _admit(self) -> list[Sequence]:
         batch: list[Sequence] = []
