@@ -409,6 +409,38 @@ def prefill_launch(engine: NativeEngine, num_seqs: int, new_tokens: int, cached:
     return row
 
 
+def decode_split_sweep(mc: ModelConfig, shapes=((256, 1100), (160, 3000), (80, 1500), (32, 1500), (8, 4000))) -> list:
+    """One layer's paged decode attention (bf16, scattered 16-token blocks) at each (batch, context), with
+    the context split between 1-16 programs: microseconds and achieved K/V bandwidth, and the split the
+    engine picks (8 programs per multiprocessor)."""
+    import triton.testing
+
+    from matheval.engines.native import triton_kernels
+
+    programs = 8 * torch.cuda.get_device_properties(0).multi_processor_count
+    rows = []
+    for batch, ctx in shapes:
+        blocks_per_seq = -(-ctx // 16)
+        num_blocks = batch * blocks_per_seq + 1
+        k = torch.randn(num_blocks, 16, mc.num_kv_heads, mc.head_dim, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn_like(k)
+        tables = torch.randperm(num_blocks - 1, device="cuda")[: batch * blocks_per_seq].view(batch, -1).int()
+        context = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
+        q = torch.randn(batch, mc.num_heads, mc.head_dim, device="cuda", dtype=torch.bfloat16)
+        out = torch.empty_like(q)
+        kv_bytes = batch * ctx * 2 * mc.num_kv_heads * mc.head_dim * 2
+        row = {"batch": batch, "context": ctx, "auto": triton_kernels.decode_splits(batch, mc.num_kv_heads, programs)}
+        for splits in (1, 2, 4, 8, 16):
+            us = 1e3 * triton.testing.do_bench(
+                lambda: triton_kernels.paged_decode(q, k, v, out, tables, context, mc.head_dim**-0.5, splits),
+                warmup=5, rep=40, return_mode="median")  # fmt: skip
+            row[f"s{splits}_us"] = round(us, 1)
+            row[f"s{splits}_TBps"] = round(kv_bytes / (us * 1e-6) / 1e12, 2)
+        rows.append(row)
+        del k, v
+    return rows
+
+
 def hf_model_from_config(config_path: str, device: str, dtype):
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -479,6 +511,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="sweep the kernels' tile settings")
     parser.add_argument("--profile", action="store_true", help="print the kernels of one decode step by GPU time")
     parser.add_argument("--prefill_probe", action="store_true", help="host vs GPU time of prefill launches (cProfile)")
+    parser.add_argument("--split_sweep", action="store_true", help="decode attention with its context split 1-16 ways")
     parser.add_argument("--deadline", type=float, default=1e9, help="seconds; the transformers baseline needs ~220")
     args = parser.parse_args()
     global SWEEP
@@ -517,6 +550,11 @@ def main() -> None:
             import traceback
 
             traceback.print_exc()
+
+    if args.device == "cuda" and args.split_sweep:
+        results["decode_split_sweep"] = decode_split_sweep(model_config)
+        for row in results["decode_split_sweep"]:
+            log("decode split:", json.dumps(row))
 
     hf = None
     if not {"agreement", "hf_static"} <= skip:  # first, so that the engines size their KV caches around it

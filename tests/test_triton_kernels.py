@@ -125,7 +125,7 @@ def test_rope_store_matches_rotary_and_the_cache_write(kernels, dtype):
     assert torch.equal(split(got_qkv)[1], split(qkv)[1]), "k in the projection output is left as it was"
 
 
-def test_paged_attention_kernels_match_sdpa(kernels):
+def test_paged_attention_kernels_match_sdpa(kernels, monkeypatch):
     """Decode (one query per sequence, GQA) and prefill (after a cached prefix, causal) over a paged cache
     whose blocks are scattered and shared."""
     _, paged = kernels
@@ -144,6 +144,16 @@ def test_paged_attention_kernels_match_sdpa(kernels):
     got = torch.empty_like(q)
     paged.paged_decode(q, cache.k[0], cache.v[0], got, tables, context, dim**-0.5)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # contexts split between programs (flash-decoding), with 16-token tiles so that these short contexts
+    # split at all: 37 tokens in 2 shares of 32 + 5, or 3 shares of 16 + 16 + 5 and an empty fourth
+    monkeypatch.setattr(paged, "DECODE_MIN_SPLIT_TILES", 1)
+    monkeypatch.setitem(paged.DECODE_CONFIG, "BLOCK_N", 16)
+    for splits in (2, 4, 16):
+        got = torch.empty_like(q)
+        paged.paged_decode(q, cache.k[0], cache.v[0], got, tables, context, dim**-0.5, splits)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert [paged.decode_splits(n, 2, 1056) for n in (256, 160, 80, 32, 8)] == [2, 2, 4, 16, 16]
+    assert paged.decode_splits(4, 2, 0) == 1
 
     query_lens = [5, 12, 1]  # sequence 0: 32 cached tokens + 5 new; sequence 1: all new
     q = torch.randn(sum(query_lens), heads, dim)
@@ -162,10 +172,10 @@ TINY_QWEN2 = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hid
               "max_position_embeddings": 1024, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": True}  # fmt: skip
 
 
-def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path):
+def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path, monkeypatch):
     """Fused kernels + Triton attention + padded graph buckets (re-run instead of replayed) vs the CPU engine,
     random weights, greedy and seeded sampling: prefix sharing (n=2), a cached prefix the second time,
-    sequences ending mid-round."""
+    sequences ending mid-round, decode contexts split between programs (16-token shares)."""
     from matheval.engines.base import EngineOptions, Sampling
     from matheval.engines.native import NativeEngine
 
@@ -182,12 +192,18 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path)
         with NativeEngine(str(config), EngineOptions(extra=extra)) as engine:
             if backend == "triton":
                 assert engine.core.runner.model.norm.fused and engine.core.runner.sampler.fused
+                engine.core.runner.attention.decode_programs = 64  # 2-16 shares per context at these batch sizes
+                monkeypatch.setattr(kernels[1], "DECODE_MIN_SPLIT_TILES", 1)
+                monkeypatch.setitem(kernels[1].DECODE_CONFIG, "BLOCK_N", 16)
+                decode, used = kernels[1].paged_decode, set()
+                monkeypatch.setattr(kernels[1], "paged_decode", lambda *a: used.add(a[-1]) or decode(*a))
                 engine.core.runner._capture_graphs(capture=rerun_capture)
             first = [c.token_ids for c in engine.generate_many(items)]
             again = [c.token_ids for c in engine.generate_many(items[:2])]
             results[backend] = (first, again, engine.native_stats()["prefix_hit_blocks"])
     assert results["triton"] == results["torch"]
     assert results["triton"][2] > 0
+    assert max(used) > 1
 
 
 def _sampled_rows(seqs):

@@ -63,6 +63,8 @@ class ModelRunner:
             config.attention_backend, config.device, model_config.num_heads, model_config.num_kv_heads, model_config.head_dim
         )
         fused = isinstance(self.attention, TritonAttention) and config.fused_kernels
+        if self.on_gpu and isinstance(self.attention, TritonAttention):
+            self.attention.decode_programs = 8 * torch.cuda.get_device_properties(self.device).multi_processor_count
         self.attention.fused = fused
         with torch.device("meta"), _default_dtype(self.dtype):  # no memory, no initialisation yet
             self.model = CausalLM(model_config, self.attention, max_positions=max_model_len, fused=fused)
