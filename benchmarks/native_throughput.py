@@ -437,7 +437,6 @@ def decode_split_sweep(mc: ModelConfig, shapes=((256, 1100), (160, 3000), (80, 1
             row[f"s{splits}_us"] = round(us, 1)
             row[f"s{splits}_TBps"] = round(kv_bytes / (us * 1e-6) / 1e12, 2)
         rows.append(row)
-        del k, v
     return rows
 
 
