@@ -152,7 +152,7 @@ def test_paged_attention_kernels_match_sdpa(kernels, monkeypatch):
         got = torch.empty_like(q)
         paged.paged_decode(q, cache.k[0], cache.v[0], got, tables, context, dim**-0.5, splits)
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-    assert [paged.decode_splits(n, 2, 1056) for n in (256, 160, 80, 32, 8)] == [2, 2, 4, 16, 16]
+    assert [paged.decode_splits(n, 2, 132) for n in (256, 160, 80, 32, 8)] == [1, 1, 4, 16, 16]  # an H200's 132
     assert paged.decode_splits(4, 2, 0) == 1
 
     query_lens = [5, 12, 1]  # sequence 0: 32 cached tokens + 5 new; sequence 1: all new
@@ -192,7 +192,7 @@ def test_engine_on_the_gpu_code_path_matches_the_torch_engine(kernels, tmp_path,
         with NativeEngine(str(config), EngineOptions(extra=extra)) as engine:
             if backend == "triton":
                 assert engine.core.runner.model.norm.fused and engine.core.runner.sampler.fused
-                engine.core.runner.attention.decode_programs = 64  # 2-16 shares per context at these batch sizes
+                engine.core.runner.attention.multiprocessors = 8  # batches of up to 5 split their contexts
                 monkeypatch.setattr(kernels[1], "DECODE_MIN_SPLIT_TILES", 1)
                 monkeypatch.setitem(kernels[1].DECODE_CONFIG, "BLOCK_N", 16)
                 decode, used = kernels[1].paged_decode, set()

@@ -97,9 +97,9 @@ class TorchAttention(_Backend):
 
 
 class TritonAttention(_Backend):
-    # Programs a decode step aims for: small batches split each context between programs (set to 8 per
-    # multiprocessor on a GPU, where only a few of these programs fit on one at a time); 0: never split.
-    decode_programs = 0
+    # The GPU's multiprocessors: small decode batches split each context between programs so that all of
+    # them stream K/V (`triton_kernels.decode_splits`); 0: never split.
+    multiprocessors = 0
 
     def rope_and_store(self, layer: int, rotary, positions, q, k, v, meta: AttentionMetadata) -> torch.Tensor:
         """One fused kernel: q rotated in place, rotated k and v straight into the cache."""
@@ -119,7 +119,7 @@ class TritonAttention(_Backend):
             triton_kernels.paged_prefill(q, k_cache, v_cache, out, meta.block_tables, meta.context_lens,
                                          meta.cu_query_lens, meta.max_query_len, self.scale)  # fmt: skip
         else:
-            splits = triton_kernels.decode_splits(q.shape[0], self.num_kv_heads, self.decode_programs)
+            splits = triton_kernels.decode_splits(q.shape[0], self.num_kv_heads, self.multiprocessors)
             triton_kernels.paged_decode(q, k_cache, v_cache, out, meta.block_tables, meta.context_lens, self.scale, splits)
         return out
 

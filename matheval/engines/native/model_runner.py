@@ -64,7 +64,7 @@ class ModelRunner:
         )
         fused = isinstance(self.attention, TritonAttention) and config.fused_kernels
         if self.on_gpu and isinstance(self.attention, TritonAttention):
-            self.attention.decode_programs = 8 * torch.cuda.get_device_properties(self.device).multi_processor_count
+            self.attention.multiprocessors = torch.cuda.get_device_properties(self.device).multi_processor_count
         self.attention.fused = fused
         with torch.device("meta"), _default_dtype(self.dtype):  # no memory, no initialisation yet
             self.model = CausalLM(model_config, self.attention, max_positions=max_model_len, fused=fused)
