@@ -275,14 +275,6 @@ class ModelRunner:
         done.record()
         return PendingTokens(host, done)
 
-    def run_prefill(self, seqs) -> list[int]:
-        """Synchronous `launch_prefill` (benchmarks, tests)."""
-        return self.launch_prefill(seqs).result()[0]
-
-    def run_decode(self, seqs, steps: int) -> list[list[int]]:
-        """Synchronous `launch_decode`."""
-        return self.launch_decode(seqs, steps).result()
-
     def _capture_graphs(self, capture=None) -> None:
         """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest
         bucket that holds it, padded. `capture(run) -> (replay, out)` records `run` (default: a CUDA

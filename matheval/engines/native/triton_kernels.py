@@ -27,27 +27,24 @@ PREFILL_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3}
 
 
 @triton.jit
-def _decode_kernel(
-    Q, K, V, O, BT, CTX, qk_scale,
-    stride_qt, stride_qh, stride_ot, stride_oh, stride_bt, stride_kb, stride_ks, stride_kh,
+def _decode_attend(
+    Q, K, V, BT, seq, kv_head, lo, hi, qk_scale, stride_qt, stride_qh, stride_bt, stride_kb, stride_ks, stride_kh,
     GROUP: tl.constexpr, BLOCK_G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
-    seq = tl.program_id(0)
-    kv_head = tl.program_id(1)
-    ctx = tl.load(CTX + seq)
+    """The query heads of one KV head over cached tokens lo..hi-1 of one sequence: (running max, running
+    sum, unnormalized output) of the online softmax, plus the head rows and their mask."""
     g = tl.arange(0, BLOCK_G)
     d = tl.arange(0, BLOCK_D)
     heads = kv_head * GROUP + g
     q_mask = (g < GROUP)[:, None] & (d < HEAD_DIM)[None, :]
     q = tl.load(Q + seq * stride_qt + heads[:, None] * stride_qh + d[None, :], mask=q_mask, other=0.0)
-
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
-    for start in range(0, ctx, BLOCK_N):
+    for start in range(lo, hi, BLOCK_N):
         n = start + tl.arange(0, BLOCK_N)
-        n_mask = n < ctx
+        n_mask = n < hi
         block = tl.load(BT + seq * stride_bt + n // BLOCK_SIZE, mask=n_mask, other=0)
         row = block.to(tl.int64) * stride_kb + (n % BLOCK_SIZE) * stride_ks + kv_head * stride_kh
         kv_mask = n_mask[:, None] & (d < HEAD_DIM)[None, :]
@@ -61,6 +58,24 @@ def _decode_kernel(
         v = tl.load(V + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
         m_i = m_new
+    return m_i, l_i, acc, heads, q_mask
+
+
+@triton.jit
+def _decode_kernel(
+    Q, K, V, O, BT, CTX, qk_scale,
+    stride_qt, stride_qh, stride_ot, stride_oh, stride_bt, stride_kb, stride_ks, stride_kh,
+    GROUP: tl.constexpr, BLOCK_G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1)
+    ctx = tl.load(CTX + seq)
+    m_i, l_i, acc, heads, q_mask = _decode_attend(
+        Q, K, V, BT, seq, kv_head, 0, ctx, qk_scale, stride_qt, stride_qh, stride_bt, stride_kb, stride_ks, stride_kh,
+        GROUP, BLOCK_G, HEAD_DIM, BLOCK_D, BLOCK_SIZE, BLOCK_N, PRECISION,
+    )  # fmt: skip
+    d = tl.arange(0, BLOCK_D)
     out = acc / l_i[:, None]
     tl.store(O + seq * stride_ot + heads[:, None] * stride_oh + d[None, :], out.to(O.dtype.element_ty), mask=q_mask)
 
@@ -82,31 +97,12 @@ def _decode_split_kernel(
     per_split = tl.maximum(tl.cdiv(tl.cdiv(ctx, BLOCK_N), SPLITS), MIN_TILES) * BLOCK_N
     lo = split * per_split
     hi = tl.minimum(ctx, lo + per_split)
+    m_i, l_i, acc, heads, q_mask = _decode_attend(
+        Q, K, V, BT, seq, kv_head, lo, hi, qk_scale, stride_qt, stride_qh, stride_bt, stride_kb, stride_ks, stride_kh,
+        GROUP, BLOCK_G, HEAD_DIM, BLOCK_D, BLOCK_SIZE, BLOCK_N, PRECISION,
+    )  # fmt: skip
     g = tl.arange(0, BLOCK_G)
     d = tl.arange(0, BLOCK_D)
-    heads = kv_head * GROUP + g
-    q_mask = (g < GROUP)[:, None] & (d < HEAD_DIM)[None, :]
-    q = tl.load(Q + seq * stride_qt + heads[:, None] * stride_qh + d[None, :], mask=q_mask, other=0.0)
-
-    m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
-    l_i = tl.zeros([BLOCK_G], tl.float32)
-    acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
-    for start in range(lo, hi, BLOCK_N):
-        n = start + tl.arange(0, BLOCK_N)
-        n_mask = n < hi
-        block = tl.load(BT + seq * stride_bt + n // BLOCK_SIZE, mask=n_mask, other=0)
-        row = block.to(tl.int64) * stride_kb + (n % BLOCK_SIZE) * stride_ks + kv_head * stride_kh
-        kv_mask = n_mask[:, None] & (d < HEAD_DIM)[None, :]
-        k = tl.load(K + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
-        s = tl.where(n_mask[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(V + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
-        m_i = m_new
     part = (seq * SPLITS + split) * NUM_HEADS + heads
     out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
     tl.store(PART_O + part[:, None] * BLOCK_D + d[None, :], out, mask=q_mask)

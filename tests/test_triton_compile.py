@@ -1,0 +1,108 @@
+"""Every Triton kernel of the native engine compiles for the GPUs it runs on (Hopper, sm_90), here on a
+CPU: Triton lowers it to PTX and assembles it with its bundled ptxas, no GPU needed.
+
+The interpreter tests (test_triton_kernels.py) check what the kernels compute; they cannot see what only
+the GPU compiler refuses (a `tl.constexpr` annotation inside a loop passed the interpreter and failed on
+the H100 once). Shapes and settings are the engine's for a Qwen2.5-1.5B model in bf16. The test session
+runs Triton interpreted (conftest.py), so the compiling happens in a child process: this file run as a
+script, which prints one JSON line of kernel -> error (None when it compiled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+triton = pytest.importorskip("triton")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script, from a checkout
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from matheval.engines.native import triton_fused, triton_kernels  # noqa: E402
+
+HOPPER = GPUTarget("cuda", 90, 32)
+HEADS, KV_HEADS, HEAD_DIM = 12, 2, 128
+ATTENTION = dict(GROUP=HEADS // KV_HEADS, HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, BLOCK_SIZE=16, PRECISION="tf32")
+DECODE = {k: v for k, v in triton_kernels.DECODE_CONFIG.items() if k == "BLOCK_N"}
+PREFILL = {k: v for k, v in triton_kernels.PREFILL_CONFIG.items() if k.startswith("BLOCK")}
+
+
+def i32(*names):
+    return dict.fromkeys(names, "i32")
+
+
+# (kernel, runtime argument types in order, constexprs, compile options)
+KERNELS = {
+    "decode": (triton_kernels._decode_kernel,
+               {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "BT": "*i32", "CTX": "*i32", "qk_scale": "fp32",
+                **i32("stride_qt", "stride_qh", "stride_ot", "stride_oh", "stride_bt", "stride_kb", "stride_ks", "stride_kh")},
+               dict(BLOCK_G=16, **DECODE, **ATTENTION), {"num_warps": 2, "num_stages": 3}),
+    "decode_split": (triton_kernels._decode_split_kernel,
+                     {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "PART_O": "*fp32", "PART_M": "*fp32", "PART_L": "*fp32",
+                      "BT": "*i32", "CTX": "*i32", "qk_scale": "fp32",
+                      **i32("stride_qt", "stride_qh", "stride_bt", "stride_kb", "stride_ks", "stride_kh")},
+                     dict(BLOCK_G=16, SPLITS=4, NUM_HEADS=HEADS, MIN_TILES=4, **DECODE, **ATTENTION),
+                     {"num_warps": 2, "num_stages": 3}),
+    "decode_merge": (triton_kernels._decode_merge_kernel,
+                     {"PART_O": "*fp32", "PART_M": "*fp32", "PART_L": "*fp32", "O": "*bf16", **i32("stride_ot", "stride_oh")},
+                     dict(HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, SPLITS=4, NUM_HEADS=HEADS), {}),
+    "prefill": (triton_kernels._prefill_kernel,
+                {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "BT": "*i32", "CTX": "*i32", "CU_Q": "*i32",
+                 "qk_scale": "fp32",
+                 **i32("stride_qt", "stride_qh", "stride_ot", "stride_oh", "stride_bt", "stride_kb", "stride_ks", "stride_kh")},
+                dict(**PREFILL, **ATTENTION), {"num_warps": 4, "num_stages": 3}),
+    "add_rms_norm": (triton_fused._add_rms_norm_kernel,
+                     {"X": "*bf16", "R": "*bf16", "W": "*bf16", "OUT": "*bf16", **i32("stride_x", "stride_r", "stride_o", "N"),
+                      "eps": "fp32"},
+                     dict(HAS_RESIDUAL=True, BLOCK=2048), {"num_warps": 8, **triton_fused.EXACT}),
+    "silu_mul": (triton_fused._silu_mul_kernel, {"X": "*bf16", "OUT": "*bf16", **i32("stride_x", "stride_o", "N")},
+                 dict(BLOCK=1024), {"num_warps": 4, **triton_fused.EXACT}),
+    "rope_store": (triton_fused._rope_store_kernel,
+                   {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "POS": "*i64", "COS": "*fp32", "SIN": "*fp32", "KC": "*bf16",
+                    "VC": "*bf16", "SLOT": "*i64", **i32("stride_qt", "stride_kt", "stride_vt", "stride_cos", "stride_slot")},
+                   dict(NUM_HEADS=HEADS, NUM_KV_HEADS=KV_HEADS, BLOCK_H=16, BLOCK_KV=2, HEAD_DIM=HEAD_DIM, HALF=HEAD_DIM // 2),
+                   {"num_warps": 4, **triton_fused.EXACT}),
+    "gumbel_argmax": (triton_fused._gumbel_argmax_kernel,
+                      {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "KEYS": "*i64", "EDGE": "*fp32", "OUT": "*i64",
+                       **i32("stride_row", "V", "offset")},
+                      dict(HAS_EDGE=True, BLOCK=2048), {"num_warps": 8}),
+    "top_p_edge": (triton_fused._top_p_edge_kernel,
+                   {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "TOP_P": "*fp32", "OUT": "*fp32", **i32("stride_row", "V")},
+                   dict(BLOCK=1024), {"num_warps": 8}),
+}  # fmt: skip
+
+
+def compile_all() -> dict[str, str | None]:
+    errors = {}
+    for name, (kernel, arguments, constants, options) in KERNELS.items():
+        signature = {**arguments, **dict.fromkeys(constants, "constexpr")}
+        try:
+            compiled = triton.compile(ASTSource(kernel, signature, constexprs=constants), target=HOPPER, options=options)
+            assert ".target sm_90" in compiled.asm["ptx"] and compiled.asm.get("cubin"), "no sm_90 binary"
+            errors[name] = None
+        except Exception as exc:  # noqa: BLE001 - reported per kernel
+            errors[name] = f"{type(exc).__name__}: {str(exc)[-1500:]}"
+    return errors
+
+
+@pytest.fixture(scope="module")
+def compiled() -> dict[str, str | None]:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_kernel_compiles_for_hopper(compiled, name):
+    assert compiled[name] is None, compiled[name]
+
+
+if __name__ == "__main__":
+    print(json.dumps(compile_all()))
