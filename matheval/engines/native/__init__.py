@@ -7,12 +7,12 @@ Layout, one job per module:
   scheduler     which sequences prefill or decode in the next step; preemption
   model         the Llama / Qwen2 / Qwen3 decoder and its weight loading
   attention     K/V storage and attention over the paged cache (torch path, Triton path)
-  triton_kernels paged decode and prefill attention kernels
+  triton_kernels paged decode (split between programs at small batches) and prefill attention kernels
   triton_fused  fused element-wise kernels: add + RMSNorm, RoPE + K/V store, SiLU x up, Gumbel argmax
   triton_interpret  runs the Triton kernels on the CPU (Triton's interpreter), for the tests
   sampler       greedy / temperature / top-p with per-sample reproducible noise
-  model_runner  input tensors, memory plan, CUDA graphs, one model step
-  llm_engine    the synchronous core loop: step, finish rules, completions
+  model_runner  input tensors, memory plan, CUDA graphs, launching one model step
+  llm_engine    the core loop: plan and launch a step, read the previous one back, finish rules, completions
   engine        NativeEngine: the async Engine interface on a background thread
 """
 

@@ -1,9 +1,10 @@
-"""The synchronous engine core: requests in, one model step at a time, completions out.
+"""The engine core: requests in, model steps out, completions back.
 
 Everything here runs on one thread (the engine thread of `NativeEngine`, or the caller's for tests):
 add requests, call `step()` while `has_work()`, and each request's `on_done` fires when its last
-sequence finishes. A step schedules a batch, runs the model, appends each sampled token and decides
-whether its sequence is done (EOS, a stop string, max_tokens, the length limit).
+sequence finishes. A step schedules a batch and launches the model on it, then reads back the step
+launched before it (one step stays in flight: asynchronous scheduling), appending each sampled token
+and deciding whether its sequence is done (EOS, a stop string, max_tokens, the length limit).
 """
 
 from __future__ import annotations
