@@ -310,7 +310,7 @@ def test_report_in_chromium(study, browser, tmp_path):
 
     # agent rows carry their samples and their trace
     agent_records = answers(folder, AGENT)
-    assert browser.evaluate(f"document.querySelectorAll('.problem tr[data-config] .call').length") == \
+    assert browser.evaluate("document.querySelectorAll('.problem tr[data-config] .call').length") == \
         sum(len(r["trace"]) for r in agent_records)
     assert browser.evaluate("document.querySelectorAll('.problem code.ok, .problem code.bad').length") >= \
         sum(len(r["samples"]) for r in agent_records)

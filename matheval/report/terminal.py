@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .columns import COLUMNS, DASH
+from .columns import COLUMNS
 from .data import Config, by_dataset
 
 FOLDED = ("model", "dataset", "backend")  # shown in the title when constant
