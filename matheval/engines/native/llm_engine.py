@@ -144,9 +144,10 @@ class LLMEngine:
                 self._read_back(previous)
                 self.stats.busy_seconds += time.perf_counter() - started
                 return
-            if planned is not None:  # everything running was just preempted: the freed blocks admit someone
-                planned = self.scheduler.schedule()
-            if not planned or not planned[0]:
+            # (previous is None, so preemption was allowed): everything running was just preempted, and
+            # the freed blocks admit someone now
+            planned = self.scheduler.schedule()
+            if not planned[0]:
                 raise RuntimeError("no sequence can get KV-cache blocks although the cache is free (a bug)")
         launched = self._launch(*planned)
         if self.config.async_scheduling:

@@ -19,7 +19,7 @@ from matheval.errors import UserError
 from .attention import AttentionMetadata, KVCache, TritonAttention, make_backend
 from .config import EngineConfig, ModelConfig
 from .model import CausalLM, init_dummy, load_weights
-from .sampler import SampledRows, Sampler
+from .sampler import SampledRows, Sampler, to_device
 
 
 @contextlib.contextmanager
@@ -153,13 +153,7 @@ class ModelRunner:
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        """Host array -> device without waiting for the GPU: a copy from pageable memory may synchronise
-        with the stream, so on a GPU the array goes through pinned memory (torch's caching host allocator
-        keeps that buffer until the copy has run)."""
-        tensor = torch.from_numpy(array)
-        if self.on_gpu:
-            tensor = tensor.pin_memory()
-        return tensor.to(self.device, non_blocking=True)
+        return to_device(array, self.device)
 
     def _gather_tables(self, seqs, rows: int, fill: int = 0) -> np.ndarray:
         """[rows, longest table] block ids of `seqs`; entries past a table's end are never read, except
@@ -242,8 +236,7 @@ class ModelRunner:
         graph = self.graphs.get(size)
         if graph is not None:
             replay, out = graph
-            width = tables.shape[1]
-            self.graph_tables[:size, :width].copy_(self._to_device(np.ascontiguousarray(tables)), non_blocking=True)
+            self.graph_tables[:size, : tables.shape[1]].copy_(self._to_device(tables))
         else:
             block_tables = self._to_device(tables)
         sampling = self.sampler.rows(seqs, self.device)

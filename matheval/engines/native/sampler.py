@@ -80,8 +80,10 @@ class SampledRows:
     top_p: torch.Tensor | None  # [k] fp32, None when no row filters
 
 
-def _to_device(array: np.ndarray, device) -> torch.Tensor:
-    """Through pinned memory on a GPU: a copy from pageable memory may wait for the GPU to go idle."""
+def to_device(array: np.ndarray, device) -> torch.Tensor:
+    """Host array -> device without waiting for the GPU: a copy from pageable memory may synchronise with
+    the stream, so on a GPU the array goes through pinned memory (torch's caching host allocator keeps
+    that buffer until the copy has run)."""
     tensor = torch.from_numpy(array)
     if torch.device(device).type == "cuda":
         tensor = tensor.pin_memory()
@@ -105,7 +107,7 @@ class Sampler:
         ints = np.array([[i, s.key_a, s.key_b, s.num_output_tokens] for i, s in picked], dtype=np.int64)
         temperatures = np.array([s.params.temperature for _, s in picked], dtype=np.float32)
         floats = np.stack([np.float32(1.0) / temperatures, [s.params.top_p for _, s in picked]], axis=1)
-        ints_d, floats_d = (_to_device(a, device) for a in (ints, floats.astype(np.float32)))
+        ints_d, floats_d = (to_device(a, device) for a in (ints, floats.astype(np.float32)))
         filters = bool((floats[:, 1] < 1.0).any())
         return SampledRows(ints_d[:, 0].contiguous(), ints_d[:, 1:].contiguous(), floats_d[:, 0].contiguous(),
                            floats_d[:, 1].contiguous() if filters else None)  # fmt: skip
