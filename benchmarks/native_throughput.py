@@ -263,6 +263,61 @@ def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
             "gumbel_noise_torch_us": time_us(lambda: gumbel_noise(keys, keys, keys, mc.vocab_size))}  # fmt: skip
 
 
+def sampler_sweep(mc: ModelConfig, batches=(74, 153, 208, 256), dev: str = "cuda") -> list:
+    """The sampling kernels at the agents' decode batches (temperature 0.7, top-p 0.95), GPU time in us:
+    native v5's kernels (benchmarks/sampler_v5_kernels.py) against the current ones at several tiles
+    (BLOCK, warps). `same`: each current tile finds v5's edges and draws v5's tokens in every row."""
+    import triton.testing
+
+    from matheval.engines.native import triton_fused as tf
+    from matheval.engines.native.sampler import Sampler, top_p_threshold
+
+    sys.path.insert(0, str(HERE))
+    from sampler_v5_kernels import gumbel_argmax_v5, top_p_edge_v5
+
+    def time_us(fn):
+        if dev == "cpu":  # a dry run under the interpreter: no timing
+            return None
+        return round(triton.testing.do_bench(fn, warmup=5, rep=40, return_mode="median") * 1e3, 1)
+
+    from types import SimpleNamespace
+
+    params = SimpleNamespace(temperature=0.7, top_p=0.95)
+    default = (tf.TOP_P_BLOCK, tf.TOP_P_WARPS, tf.GUMBEL_BLOCK, tf.GUMBEL_WARPS)
+    tiles = [(512, 4), (1024, 8), (512, 8), (1024, 4), (2048, 16), (1024, 16)]
+    rows_out = []
+    torch.manual_seed(3)
+    for batch in batches:
+        logits = (torch.randn(batch, mc.vocab_size, device=dev) * 0.8).bfloat16()
+        seqs = [SimpleNamespace(greedy=False, params=params, key_a=i, key_b=7 * i, num_output_tokens=5) for i in range(batch)]
+        rows = Sampler().rows(seqs, dev)
+        args = (logits, rows.index, rows.inv_temperatures)
+        old_edge = top_p_edge_v5(*args, rows.top_p)
+        old_tokens = gumbel_argmax_v5(*args, rows.keys, 0, old_edge)
+        sort_edge = top_p_threshold(logits.float() * rows.inv_temperatures[:, None], rows.top_p)
+        row = {"batch": batch, "v5_edge_us": time_us(lambda: top_p_edge_v5(*args, rows.top_p)),
+               "v5_gumbel_us": time_us(lambda: gumbel_argmax_v5(*args, rows.keys, 0, old_edge)),
+               "v5_edge_is_sorts": bool(torch.equal(old_edge * rows.inv_temperatures, sort_edge)),
+               "greedy_argmax_us": time_us(lambda: logits.argmax(-1)), "tiles": {}}  # fmt: skip
+        for block, warps in tiles:
+            tf.TOP_P_BLOCK, tf.TOP_P_WARPS, tf.GUMBEL_BLOCK, tf.GUMBEL_WARPS = block, warps, 2 * block, warps
+            try:
+                edge = tf.top_p_edge(*args, rows.top_p)
+                tokens = tf.gumbel_argmax(*args, rows.keys, 0, edge)
+                row["tiles"][f"{block}x{warps}"] = {
+                    "edge_us": time_us(lambda: tf.top_p_edge(*args, rows.top_p)),
+                    "gumbel_us": time_us(lambda: tf.gumbel_argmax(*args, rows.keys, 0, edge)),
+                    "same": bool(torch.equal(edge, old_edge) and torch.equal(tokens, old_tokens))}  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - a tile that does not compile (registers) is a result too
+                row["tiles"][f"{block}x{warps}"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        tf.TOP_P_BLOCK, tf.TOP_P_WARPS, tf.GUMBEL_BLOCK, tf.GUMBEL_WARPS = default
+        sampler = Sampler(fused=True)
+        row["sampler_us"] = time_us(lambda: sampler(logits, rows))
+        rows_out.append(row)
+        log("sampler sweep:", json.dumps(row))
+    return rows_out
+
+
 def run_engine(config_path: str, extra: dict, prompts, out_lens, device: str, warm: bool = True):
     """`extra` goes to the engine, except "sampling": the requests' Sampling fields (default greedy)."""
     extra = dict(extra)
@@ -306,11 +361,19 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int, keep_inputs
     ms = triton.testing.do_bench(replay, warmup=5, rep=50, return_mode="median")
     head = lambda: runner.sampler(runner.model.logits(out), None)  # noqa: E731 - lm_head + argmax (greedy)
     ms_head = triton.testing.do_bench(head, warmup=5, rep=50, return_mode="median")
+    from types import SimpleNamespace
+
+    params = SimpleNamespace(temperature=0.7, top_p=0.95)  # the agents' sampling, every row
+    rows = runner.sampler.rows([SimpleNamespace(greedy=False, params=params, key_a=i, key_b=i, num_output_tokens=9)
+                                for i in range(batch)], "cuda")  # fmt: skip
+    sampled = lambda: runner.sampler(runner.model.logits(out), rows)  # noqa: E731
+    ms_sampled = triton.testing.do_bench(sampled, warmup=5, rep=50, return_mode="median")
     mc = engine.core.model_config
     n_bytes = sum(p.numel() for p in runner.model.parameters()) * 2 + batch * context * mc.num_layers * 2 * mc.num_kv_heads * mc.head_dim * 2
     runner.graph_inputs[2].fill_(runner.cache.scratch_block * runner.block_size)
     runner.graph_inputs[3].fill_(1)
     return {"batch": batch, "context": context, "graph_ms": round(ms, 3), "lm_head_argmax_ms": round(ms_head, 3),
+            "lm_head_sampled_ms": round(ms_sampled, 3),
             "GBps": round(n_bytes / ((ms + ms_head) * 1e-3) / 1e9)}  # fmt: skip
 
 
@@ -512,6 +575,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the kernels of one decode step by GPU time")
     parser.add_argument("--prefill_probe", action="store_true", help="host vs GPU time of prefill launches (cProfile)")
     parser.add_argument("--split_sweep", action="store_true", help="decode attention with its context split 1-16 ways")
+    parser.add_argument("--sampler_sweep", action="store_true", help="sampling kernels: v5 against tiles of the current")
     parser.add_argument("--deadline", type=float, default=1e9, help="seconds; the transformers baseline needs ~220")
     args = parser.parse_args()
     global SWEEP
@@ -556,6 +620,9 @@ def main() -> None:
         for row in results["decode_split_sweep"]:
             log("decode split:", json.dumps(row))
 
+    if args.device == "cuda" and args.sampler_sweep:
+        results["sampler_sweep"] = sampler_sweep(model_config)
+
     hf = None
     if not {"agreement", "hf_static"} <= skip:  # first, so that the engines size their KV caches around it
         hf = hf_model_from_config(config_path, args.device, torch.bfloat16 if args.device == "cuda" else torch.float32)
@@ -581,7 +648,7 @@ def main() -> None:
         try:
             engine, row = run_engine(config_path, variants[name], prompts, out_lens, args.device)
             if args.device == "cuda" and engine.core.runner.graphs:
-                row["decode_step"] = [decode_step_time(engine, b, c) for b, c in ((256, 1100), (128, 1500), (32, 1500))]
+                row["decode_step"] = [decode_step_time(engine, b, c) for b, c in ((256, 1100), (208, 1500), (160, 3000), (80, 2000), (32, 1500))]
                 if args.profile:
                     row["decode_profile_256x1100"] = decode_profile(engine, 256, 1100)
                     log(row["decode_profile_256x1100"])

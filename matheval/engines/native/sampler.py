@@ -78,6 +78,7 @@ class SampledRows:
     keys: torch.Tensor  # [k, 3] int64: key_a, key_b, output position at the round's first step
     inv_temperatures: torch.Tensor  # [k] fp32, 1/T rounded once (the CPU and GPU scale with the same bits)
     top_p: torch.Tensor | None  # [k] fp32, None when no row filters
+    every_row: bool = False  # every row of the batch samples: no greedy argmax to fill in
 
 
 def to_device(array: np.ndarray, device) -> torch.Tensor:
@@ -110,23 +111,26 @@ class Sampler:
         ints_d, floats_d = (to_device(a, device) for a in (ints, floats.astype(np.float32)))
         filters = bool((floats[:, 1] < 1.0).any())
         return SampledRows(ints_d[:, 0].contiguous(), ints_d[:, 1:].contiguous(), floats_d[:, 0].contiguous(),
-                           floats_d[:, 1].contiguous() if filters else None)  # fmt: skip
+                           floats_d[:, 1].contiguous() if filters else None, len(picked) == len(seqs))  # fmt: skip
 
     def __call__(self, logits: torch.Tensor, rows: SampledRows | None, offset: int = 0) -> torch.Tensor:
         """`offset`: steps already taken in this decode round (their tokens are not on the host yet)."""
-        tokens = logits.argmax(dim=-1)
         if rows is None:
-            return tokens
+            return logits.argmax(dim=-1)
         if self.fused and logits.element_size() == 2:
             from .triton_fused import gumbel_argmax, top_p_edge
 
             edge = None if rows.top_p is None else top_p_edge(logits, rows.index, rows.inv_temperatures, rows.top_p)
-            tokens[rows.index] = gumbel_argmax(logits, rows.index, rows.inv_temperatures, rows.keys, offset, edge)
-            return tokens
-        scaled = logits[rows.index].float() * rows.inv_temperatures[:, None]
-        if rows.top_p is not None:
-            scaled = top_p_mask(scaled, rows.top_p)
-        keys = rows.keys
-        noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2] + offset, logits.shape[-1])
-        tokens[rows.index] = (scaled + noise).argmax(dim=-1)
+            drawn = gumbel_argmax(logits, rows.index, rows.inv_temperatures, rows.keys, offset, edge)
+        else:
+            scaled = logits[rows.index].float() * rows.inv_temperatures[:, None]
+            if rows.top_p is not None:
+                scaled = top_p_mask(scaled, rows.top_p)
+            keys = rows.keys
+            noise = gumbel_noise(keys[:, 0], keys[:, 1], keys[:, 2] + offset, logits.shape[-1])
+            drawn = (scaled + noise).argmax(dim=-1)
+        if rows.every_row:
+            return drawn
+        tokens = logits.argmax(dim=-1)
+        tokens[rows.index] = drawn
         return tokens

@@ -28,6 +28,12 @@ import triton.language as tl
 # skip a rounding that torch's separate kernels take (RoPE on an H100 differed in ~18% of elements).
 EXACT = {"enable_fp_fusion": False}
 
+# Tiles of the two sampling kernels, one program per sampled row (benchmarks/native_throughput.py
+# --sampler_sweep times the alternatives). Both keep per-lane partial results in registers and reduce
+# them once per pass over the row.
+TOP_P_BLOCK, TOP_P_WARPS = 1024, 8
+GUMBEL_BLOCK, GUMBEL_WARPS = 2048, 8
+
 
 @triton.jit
 def _add_rms_norm_kernel(
@@ -179,8 +185,10 @@ def _gumbel_argmax_kernel(
         edge = tl.load(EDGE + i)
     else:
         edge = float("-inf")
-    best = tl.full([], float("-inf"), tl.float32)
-    best_index = tl.full([], 0, tl.int64)
+    # each lane keeps the first maximum of its own tokens (visited in increasing order); the lanes are
+    # reduced once at the end: a block-wide reduction per iteration cost more than the hashing
+    best = tl.full([BLOCK], float("-inf"), tl.float32)
+    best_index = tl.zeros([BLOCK], tl.int32)
     for start in range(0, V, BLOCK):
         tokens = start + tl.arange(0, BLOCK)
         valid = tokens < V
@@ -188,11 +196,11 @@ def _gumbel_argmax_kernel(
         bits = _mix32(_mix32(tokens.to(tl.uint32) ^ row_a) ^ row_b)
         uniform = ((bits >> 9).to(tl.float32) + 0.5) / 8388608.0
         score = tl.where(valid & (x >= edge), x * inv_t - tl.log(-tl.log(uniform)), float("-inf"))
-        block_best = tl.max(score, 0)
-        if block_best > best:  # strictly greater: the first maximum wins, as in torch.argmax
-            best = block_best
-            best_index = start + tl.argmax(score, 0).to(tl.int64)
-    tl.store(OUT + i, best_index)
+        better = score > best  # strictly greater: the first maximum wins, as in torch.argmax
+        best = tl.where(better, score, best)
+        best_index = tl.where(better, tokens, best_index)
+    top = tl.max(best, 0)
+    tl.store(OUT + i, tl.min(tl.where(best == top, best_index, V), 0).to(tl.int64))
 
 
 def gumbel_argmax(logits, rows, inv_temperature, keys, offset: int = 0, edge=None) -> torch.Tensor:
@@ -203,7 +211,7 @@ def gumbel_argmax(logits, rows, inv_temperature, keys, offset: int = 0, edge=Non
     out = torch.empty(rows.shape[0], dtype=torch.int64, device=logits.device)
     _gumbel_argmax_kernel[(rows.shape[0],)](
         logits, rows, inv_temperature, keys.contiguous(), out if edge is None else edge, out, logits.stride(0),
-        logits.shape[1], offset, HAS_EDGE=edge is not None, BLOCK=2048, num_warps=8,
+        logits.shape[1], offset, HAS_EDGE=edge is not None, BLOCK=GUMBEL_BLOCK, num_warps=GUMBEL_WARPS,
     )  # fmt: skip
     return out
 
@@ -239,14 +247,14 @@ def _top_p_edge_kernel(LOGITS, ROWS, INV_T, TOP_P, OUT, stride_row, V, BLOCK: tl
     for level in tl.static_range(4):
         shift = 12 - 4 * level
         candidates = base + (lanes << shift) + ((1 << shift) - 1)
-        above = tl.zeros([16], tl.float32)
+        above = tl.zeros([16, BLOCK], tl.float32)  # summed over the row once, after the loop
         for start in range(0, V, BLOCK):
             cols = start + tl.arange(0, BLOCK)
             x = tl.load(row + cols, mask=cols < V, other=float("-inf"))
             e = tl.exp(x.to(tl.float32) * inv_t - top)
             hit = _order_key16(x)[None, :] > candidates[:, None]
-            above += tl.sum(tl.where(hit, e[None, :], 0.0), 1)
-        holds = (above < target) | (lanes == 15)
+            above += tl.where(hit, e[None, :], 0.0)
+        holds = (tl.sum(above, 1) < target) | (lanes == 15)
         base += tl.min(tl.where(holds, lanes, 16), 0) << shift
     bits = tl.where(base >= 32768, base - 32768, -1 - base).to(tl.int16)
     edge = bits.to(LOGITS.dtype.element_ty, bitcast=True).to(tl.float32)
@@ -261,5 +269,5 @@ def top_p_edge(logits: torch.Tensor, rows, inv_temperature, top_p) -> torch.Tens
     assert logits.element_size() == 2, "top_p_edge searches 16-bit values (bf16/fp16 logits)"
     out = torch.empty(rows.shape[0], dtype=torch.float32, device=logits.device)
     _top_p_edge_kernel[(rows.shape[0],)](logits, rows, inv_temperature, top_p, out, logits.stride(0),
-                                        logits.shape[1], BLOCK=1024, num_warps=8)  # fmt: skip
+                                        logits.shape[1], BLOCK=TOP_P_BLOCK, num_warps=TOP_P_WARPS)  # fmt: skip
     return out
