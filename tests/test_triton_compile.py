@@ -71,10 +71,10 @@ KERNELS = {
     "gumbel_argmax": (triton_fused._gumbel_argmax_kernel,
                       {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "KEYS": "*i64", "EDGE": "*fp32", "OUT": "*i64",
                        **i32("stride_row", "V", "offset")},
-                      dict(HAS_EDGE=True, BLOCK=2048), {"num_warps": 8}),
+                      dict(HAS_EDGE=True, BLOCK=triton_fused.GUMBEL_BLOCK), {"num_warps": triton_fused.GUMBEL_WARPS}),
     "top_p_edge": (triton_fused._top_p_edge_kernel,
                    {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "TOP_P": "*fp32", "OUT": "*fp32", **i32("stride_row", "V")},
-                   dict(BLOCK=1024), {"num_warps": 8}),
+                   dict(BLOCK=triton_fused.TOP_P_BLOCK), {"num_warps": triton_fused.TOP_P_WARPS}),
 }  # fmt: skip
 
 

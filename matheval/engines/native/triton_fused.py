@@ -28,11 +28,11 @@ import triton.language as tl
 # skip a rounding that torch's separate kernels take (RoPE on an H100 differed in ~18% of elements).
 EXACT = {"enable_fp_fusion": False}
 
-# Tiles of the two sampling kernels, one program per sampled row (benchmarks/native_throughput.py
-# --sampler_sweep times the alternatives). Both keep per-lane partial results in registers and reduce
-# them once per pass over the row.
-TOP_P_BLOCK, TOP_P_WARPS = 1024, 8
-GUMBEL_BLOCK, GUMBEL_WARPS = 2048, 8
+# Tiles of the two sampling kernels, one program per sampled row. Both keep per-lane partial results in
+# registers and reduce them once per pass over the row. 16 warps were the fastest of six tiles at 74-256
+# rows on an H200 (`benchmarks/native_throughput.py --sampler_sweep`; benchmarks/RESULTS.md, native v6).
+TOP_P_BLOCK, TOP_P_WARPS = 2048, 16
+GUMBEL_BLOCK, GUMBEL_WARPS = 4096, 16
 
 
 @triton.jit
