@@ -238,7 +238,7 @@ def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
     from types import SimpleNamespace
 
     from matheval.engines.native.sampler import Sampler, gumbel_noise, top_p_threshold
-    from matheval.engines.native.triton_fused import gumbel_argmax, top_p_edge
+    from matheval.engines.native.triton_sampling import gumbel_argmax, top_p_edge
 
     logits = torch.randn(256, mc.vocab_size, device=dev, dtype=torch.bfloat16)
     params = SimpleNamespace(temperature=0.7, top_p=0.95)
@@ -263,17 +263,18 @@ def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
             "gumbel_noise_torch_us": time_us(lambda: gumbel_noise(keys, keys, keys, mc.vocab_size))}  # fmt: skip
 
 
-def sampler_sweep(mc: ModelConfig, batches=(74, 153, 208, 256), dev: str = "cuda") -> list:
+def sampler_sweep(mc: ModelConfig, batches=(8, 74, 153, 208, 256), dev: str = "cuda") -> list:
     """The sampling kernels at the agents' decode batches (temperature 0.7, top-p 0.95), GPU time in us:
-    native v5's kernels (benchmarks/sampler_v5_kernels.py) against the current ones at several tiles
-    (BLOCK, warps). `same`: each current tile finds v5's edges and draws v5's tokens in every row."""
+    v5's and v6's kernels (one program per row; benchmarks/sampler_old_kernels.py) against the current
+    ones (each row split across programs) at several chunk lengths and warps. `same`: the current kernels
+    find v6's edges and draw v6's tokens in every row (both are deterministic, but sum in another order)."""
     import triton.testing
 
-    from matheval.engines.native import triton_fused as tf
+    from matheval.engines.native import triton_sampling as ts
     from matheval.engines.native.sampler import Sampler, top_p_threshold
 
     sys.path.insert(0, str(HERE))
-    from sampler_v5_kernels import gumbel_argmax_v5, top_p_edge_v5
+    from sampler_old_kernels import gumbel_argmax_v5, gumbel_argmax_v6, top_p_edge_v5, top_p_edge_v6
 
     def time_us(fn):
         if dev == "cpu":  # a dry run under the interpreter: no timing
@@ -283,8 +284,8 @@ def sampler_sweep(mc: ModelConfig, batches=(74, 153, 208, 256), dev: str = "cuda
     from types import SimpleNamespace
 
     params = SimpleNamespace(temperature=0.7, top_p=0.95)
-    default = (tf.TOP_P_BLOCK, tf.TOP_P_WARPS, tf.GUMBEL_BLOCK, tf.GUMBEL_WARPS)
-    tiles = [(512, 4), (1024, 8), (512, 8), (1024, 4), (2048, 16), (1024, 16)]
+    default = (ts.SAMPLE_CHUNK, ts.WARPS)
+    settings = [(16384, 8), (8192, 8), (32768, 8), (16384, 4)]
     rows_out = []
     torch.manual_seed(3)
     for batch in batches:
@@ -292,25 +293,28 @@ def sampler_sweep(mc: ModelConfig, batches=(74, 153, 208, 256), dev: str = "cuda
         seqs = [SimpleNamespace(greedy=False, params=params, key_a=i, key_b=7 * i, num_output_tokens=5) for i in range(batch)]
         rows = Sampler().rows(seqs, dev)
         args = (logits, rows.index, rows.inv_temperatures)
-        old_edge = top_p_edge_v5(*args, rows.top_p)
-        old_tokens = gumbel_argmax_v5(*args, rows.keys, 0, old_edge)
+        v6_edge = top_p_edge_v6(*args, rows.top_p)
+        v6_tokens = gumbel_argmax_v6(*args, rows.keys, 0, v6_edge)
         sort_edge = top_p_threshold(logits.float() * rows.inv_temperatures[:, None], rows.top_p)
         row = {"batch": batch, "v5_edge_us": time_us(lambda: top_p_edge_v5(*args, rows.top_p)),
-               "v5_gumbel_us": time_us(lambda: gumbel_argmax_v5(*args, rows.keys, 0, old_edge)),
-               "v5_edge_is_sorts": bool(torch.equal(old_edge * rows.inv_temperatures, sort_edge)),
-               "greedy_argmax_us": time_us(lambda: logits.argmax(-1)), "tiles": {}}  # fmt: skip
-        for block, warps in tiles:
-            tf.TOP_P_BLOCK, tf.TOP_P_WARPS, tf.GUMBEL_BLOCK, tf.GUMBEL_WARPS = block, warps, 2 * block, warps
+               "v5_gumbel_us": time_us(lambda: gumbel_argmax_v5(*args, rows.keys, 0, v6_edge)),
+               "v6_edge_us": time_us(lambda: top_p_edge_v6(*args, rows.top_p)),
+               "v6_gumbel_us": time_us(lambda: gumbel_argmax_v6(*args, rows.keys, 0, v6_edge)),
+               "v6_edges_differ_from_sort": int((v6_edge * rows.inv_temperatures != sort_edge).sum()),
+               "greedy_argmax_us": time_us(lambda: logits.argmax(-1)), "current": {}}  # fmt: skip
+        for chunk, warps in settings:
+            ts.SAMPLE_CHUNK, ts.WARPS = chunk, warps
             try:
-                edge = tf.top_p_edge(*args, rows.top_p)
-                tokens = tf.gumbel_argmax(*args, rows.keys, 0, edge)
-                row["tiles"][f"{block}x{warps}"] = {
-                    "edge_us": time_us(lambda: tf.top_p_edge(*args, rows.top_p)),
-                    "gumbel_us": time_us(lambda: tf.gumbel_argmax(*args, rows.keys, 0, edge)),
-                    "same": bool(torch.equal(edge, old_edge) and torch.equal(tokens, old_tokens))}  # fmt: skip
-            except Exception as exc:  # noqa: BLE001 - a tile that does not compile (registers) is a result too
-                row["tiles"][f"{block}x{warps}"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-        tf.TOP_P_BLOCK, tf.TOP_P_WARPS, tf.GUMBEL_BLOCK, tf.GUMBEL_WARPS = default
+                edge = ts.top_p_edge(*args, rows.top_p)
+                tokens = ts.gumbel_argmax(*args, rows.keys, 0, edge)
+                row["current"][f"chunk{chunk}x{warps}w"] = {
+                    "edge_us": time_us(lambda: ts.top_p_edge(*args, rows.top_p)),
+                    "gumbel_us": time_us(lambda: ts.gumbel_argmax(*args, rows.keys, 0, edge)),
+                    "edges_differ_from_v6": int((edge != v6_edge).sum()),
+                    "tokens_differ_from_v6": int((tokens != v6_tokens).sum())}  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - a setting that does not compile is a result too
+                row["current"][f"chunk{chunk}x{warps}w"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        ts.SAMPLE_CHUNK, ts.WARPS = default
         sampler = Sampler(fused=True)
         row["sampler_us"] = time_us(lambda: sampler(logits, rows))
         rows_out.append(row)
@@ -575,7 +579,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the kernels of one decode step by GPU time")
     parser.add_argument("--prefill_probe", action="store_true", help="host vs GPU time of prefill launches (cProfile)")
     parser.add_argument("--split_sweep", action="store_true", help="decode attention with its context split 1-16 ways")
-    parser.add_argument("--sampler_sweep", action="store_true", help="sampling kernels: v5 against tiles of the current")
+    parser.add_argument("--sampler_sweep", action="store_true", help="sampling kernels: v5 and v6 against the current")
     parser.add_argument("--deadline", type=float, default=1e9, help="seconds; the transformers baseline needs ~220")
     args = parser.parse_args()
     global SWEEP

@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script, 
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from matheval.engines.native import triton_fused, triton_kernels  # noqa: E402
+from matheval.engines.native import triton_fused, triton_kernels, triton_sampling  # noqa: E402
 
 HOPPER = GPUTarget("cuda", 90, 32)
 HEADS, KV_HEADS, HEAD_DIM = 12, 2, 128
+SPLITS = dict(MAX_SPLITS=triton_sampling.MAX_SPLITS, LEVELS=triton_sampling.LEVELS)
 ATTENTION = dict(GROUP=HEADS // KV_HEADS, HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, BLOCK_SIZE=16, PRECISION="tf32")
 DECODE = {k: v for k, v in triton_kernels.DECODE_CONFIG.items() if k == "BLOCK_N"}
 PREFILL = {k: v for k, v in triton_kernels.PREFILL_CONFIG.items() if k.startswith("BLOCK")}
@@ -68,13 +69,26 @@ KERNELS = {
                     "VC": "*bf16", "SLOT": "*i64", **i32("stride_qt", "stride_kt", "stride_vt", "stride_cos", "stride_slot")},
                    dict(NUM_HEADS=HEADS, NUM_KV_HEADS=KV_HEADS, BLOCK_H=16, BLOCK_KV=2, HEAD_DIM=HEAD_DIM, HALF=HEAD_DIM // 2),
                    {"num_warps": 4, **triton_fused.EXACT}),
-    "gumbel_argmax": (triton_fused._gumbel_argmax_kernel,
-                      {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "KEYS": "*i64", "EDGE": "*fp32", "OUT": "*i64",
-                       **i32("stride_row", "V", "offset")},
-                      dict(HAS_EDGE=True, BLOCK=triton_fused.GUMBEL_BLOCK), {"num_warps": triton_fused.GUMBEL_WARPS}),
-    "top_p_edge": (triton_fused._top_p_edge_kernel,
-                   {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "TOP_P": "*fp32", "OUT": "*fp32", **i32("stride_row", "V")},
-                   dict(BLOCK=triton_fused.TOP_P_BLOCK), {"num_warps": triton_fused.TOP_P_WARPS}),
+    "softmax_part": (triton_sampling._softmax_part_kernel,
+                     {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "PART": "*fp32", **i32("stride_row", "V", "CHUNK")},
+                     dict(BLOCK=triton_sampling.BLOCK, **SPLITS), {"num_warps": triton_sampling.WARPS}),
+    **{f"edge_level_{level}": (triton_sampling._edge_level_kernel,
+                               {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "TOP_P": "*fp32", "PART": "*fp32",
+                                **i32("stride_row", "V", "CHUNK", "splits")},
+                               dict(LEVEL=level, BLOCK=triton_sampling.BLOCK, **SPLITS),
+                               {"num_warps": triton_sampling.WARPS})
+       for level in (0, triton_sampling.LEVELS - 1)},
+    "edge_read": (triton_sampling._edge_read_kernel,
+                  {"LOGITS": "*bf16", "TOP_P": "*fp32", "PART": "*fp32", "OUT": "*fp32", **i32("splits")},
+                  SPLITS, {"num_warps": triton_sampling.WARPS}),
+    "gumbel_part": (triton_sampling._gumbel_part_kernel,
+                    {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "KEYS": "*i64", "EDGE": "*fp32", "BEST": "*fp32",
+                     "BEST_INDEX": "*i32", **i32("stride_row", "V", "CHUNK", "offset")},
+                    dict(HAS_EDGE=True, MAX_SPLITS=triton_sampling.MAX_SPLITS, BLOCK=triton_sampling.GUMBEL_BLOCK),
+                    {"num_warps": triton_sampling.WARPS}),
+    "gumbel_pick": (triton_sampling._gumbel_pick_kernel,
+                    {"BEST": "*fp32", "BEST_INDEX": "*i32", "OUT": "*i64", **i32("splits", "V")},
+                    dict(MAX_SPLITS=triton_sampling.MAX_SPLITS), {"num_warps": triton_sampling.WARPS}),
 }  # fmt: skip
 
 

@@ -32,6 +32,16 @@ def kernels():
     return triton_fused, triton_kernels
 
 
+@pytest.fixture(params=[16384, 2048], ids=["one-program-per-row", "rows-split-across-programs"])
+def sampling(kernels, request, monkeypatch):
+    """The sampling kernels with the default chunk (a few-thousand-token vocabulary: one program per row)
+    and with 2048-token chunks (the same rows split across 2-3 programs, as a 152k vocabulary is)."""
+    from matheval.engines.native import triton_sampling
+
+    monkeypatch.setattr(triton_sampling, "SAMPLE_CHUNK", request.param)
+    return triton_sampling
+
+
 def _ulps_apart(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """How many representable values of the dtype lie between a and b (elementwise)."""
     assert a.dtype == b.dtype == torch.bfloat16
@@ -219,13 +229,13 @@ def _seq(i, temperature, top_p):
     return SimpleNamespace(greedy=False, params=params, key_a=(2**31 + 5 * i) % 2**32, key_b=99 * i, num_output_tokens=i)
 
 
-def test_fused_sampler_draws_the_torch_samplers_tokens(kernels):
+def test_fused_sampler_draws_the_torch_samplers_tokens(sampling):
     """Sampled rows of a bf16 batch: the fused path (searched top-p edge, one noise + argmax kernel, the
     logits read in place) draws exactly the tokens of the torch path (fp32 copy, sort, noise, argmax), at
     several steps of a round, with greedy rows left alone."""
     from matheval.engines.native.sampler import Sampler
 
-    kernels  # the interpreter must be on before the sampler imports triton_fused
+    assert sampling.chunking(5000)[1] == (1 if sampling.SAMPLE_CHUNK > 5000 else 3)
     torch.manual_seed(4)
     vocab = 5000  # not a multiple of the kernels' blocks
     logits = (torch.randn(7, vocab) * 3).bfloat16()
@@ -237,19 +247,21 @@ def test_fused_sampler_draws_the_torch_samplers_tokens(kernels):
         got = Sampler(fused=True)(logits, rows, offset)
         assert torch.equal(got, want), offset
         assert torch.equal(got[[1, 6]], logits[[1, 6]].argmax(-1))
+    # a row draws the same token alone as in its batch: nothing in the kernels depends on the batch
+    alone = Sampler(fused=True)(logits[5:6], _sampled_rows([seqs[5]]), 1)
+    assert torch.equal(alone, Sampler(fused=True)(logits, rows, 1)[5:6])
 
 
 class SimpleGreedy:
     greedy = True
 
 
-def test_top_p_search_finds_the_sorts_edge(kernels):
+def test_top_p_search_finds_the_sorts_edge(sampling):
     """The GPU's sort-free nucleus edge equals the sort's on rows a sampler meets: near-uniform (random
     weights), peaked (a trained model), bf16 ties, negative and mixed-sign values, -inf tokens, all tied,
     and top_p from tiny to 1, at several temperatures."""
     from matheval.engines.native.sampler import top_p_threshold
 
-    fused, _ = kernels
     torch.manual_seed(7)
     vocab = 3001
     rows = [
@@ -268,6 +280,6 @@ def test_top_p_search_finds_the_sorts_edge(kernels):
         for p in (1e-6, 0.1, 0.5, 0.9, 0.95, 0.999, 1.0):
             top_p = torch.full((len(rows),), p)
             want = top_p_threshold(scaled, top_p)  # in scaled values; the search returns the logit
-            got = fused.top_p_edge(logits, index, inv, top_p)
+            got = sampling.top_p_edge(logits, index, inv, top_p)
             got_scaled = torch.where(got > float("-inf"), got * inv, got)
             assert torch.equal(got_scaled, want), (temperature, p, got_scaled, want)

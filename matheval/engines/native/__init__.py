@@ -8,7 +8,8 @@ Layout, one job per module:
   model         the Llama / Qwen2 / Qwen3 decoder and its weight loading
   attention     K/V storage and attention over the paged cache (torch path, Triton path)
   triton_kernels paged decode (split between programs at small batches) and prefill attention kernels
-  triton_fused  fused element-wise kernels: add + RMSNorm, RoPE + K/V store, SiLU x up, Gumbel argmax
+  triton_fused  fused element-wise kernels: add + RMSNorm, RoPE + K/V store, SiLU x up
+  triton_sampling the sampler's kernels: top-p edge search and Gumbel-max draw, each row split across programs
   triton_interpret  runs the Triton kernels on the CPU (Triton's interpreter), for the tests
   sampler       greedy / temperature / top-p with per-sample reproducible noise
   model_runner  input tensors, memory plan, CUDA graphs, launching one model step

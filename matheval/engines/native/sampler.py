@@ -5,11 +5,11 @@ The noise is a counter-based hash of (the sample's key, its output position, the
 random stream, so a seeded request draws the same tokens whatever else shares its batch, and the n
 samples of one request differ only through their keys. Integer hashing is done in int64 with explicit
 32-bit wrap-around so the CPU and GPU compute the same noise. On a GPU the noise and the argmax run as one
-Triton kernel (`triton_fused.gumbel_argmax`): the same hash, logarithms at most a last bit apart.
+Triton kernel (`triton_sampling.gumbel_argmax`): the same hash, logarithms at most a last bit apart.
 
 Top-p keeps every token at least as likely as the nucleus edge (see `top_p_threshold`). The CPU finds the
 edge with a sort; the GPU searches for the same value in five passes over the row's 16-bit logits
-(`triton_fused.top_p_edge`) instead of sorting a [rows, vocab] fp32 matrix (4.2 ms for 256 rows of a
+(`triton_sampling.top_p_edge`) instead of sorting a [rows, vocab] fp32 matrix (4.2 ms for 256 rows of a
 152k vocabulary on an H100).
 """
 
@@ -118,7 +118,7 @@ class Sampler:
         if rows is None:
             return logits.argmax(dim=-1)
         if self.fused and logits.element_size() == 2:
-            from .triton_fused import gumbel_argmax, top_p_edge
+            from .triton_sampling import gumbel_argmax, top_p_edge
 
             edge = None if rows.top_p is None else top_p_edge(logits, rows.index, rows.inv_temperatures, rows.top_p)
             drawn = gumbel_argmax(logits, rows.index, rows.inv_temperatures, rows.keys, offset, edge)

@@ -7,10 +7,9 @@ step on an H100 (benchmarks/RESULTS.md). Three kernels do the same work in four 
 
 - `add_rms_norm`: residual add and RMSNorm, one row per program;
 - `rope_store`: RoPE on q (in place) and k, and the K/V rows written to the paged cache, one token per program;
-- `silu_mul`: SiLU(gate) * up;
+- `silu_mul`: SiLU(gate) * up.
 
-and, once per step for sampled rows, `top_p_edge` (the top-p nucleus edge, searched instead of sorted)
-and `gumbel_argmax` (the sampler's noise and argmax); both read the bf16 logits in place.
+(The sampler's kernels are in `triton_sampling`.)
 
 Each rounds to the activation dtype exactly where transformers' step-by-step torch code does (e.g. RoPE is
 round(round(q*cos) + round(-q2*sin))), so bf16 results differ from the reference path only by the order of
@@ -27,12 +26,6 @@ import triton.language as tl
 # No multiply-add contraction: the compiler would otherwise turn round(a*b) + round(c*d) into one FMA and
 # skip a rounding that torch's separate kernels take (RoPE on an H100 differed in ~18% of elements).
 EXACT = {"enable_fp_fusion": False}
-
-# Tiles of the two sampling kernels, one program per sampled row. Both keep per-lane partial results in
-# registers and reduce them once per pass over the row. 16 warps were the fastest of six tiles at 74-256
-# rows on an H200 (`benchmarks/native_throughput.py --sampler_sweep`; benchmarks/RESULTS.md, native v6).
-TOP_P_BLOCK, TOP_P_WARPS = 2048, 16
-GUMBEL_BLOCK, GUMBEL_WARPS = 4096, 16
 
 
 @triton.jit
@@ -153,121 +146,3 @@ def rope_store(q, k, v, positions, cos, sin, k_cache, v_cache, slot_mapping) -> 
         NUM_HEADS=heads, NUM_KV_HEADS=kv_heads, BLOCK_H=triton.next_power_of_2(heads),
         BLOCK_KV=triton.next_power_of_2(kv_heads), HEAD_DIM=dim, HALF=dim // 2, num_warps=4, **EXACT,
     )  # fmt: skip
-
-
-@triton.jit
-def _mix32(x):
-    """sampler.mix32 on uint32 lanes: the multiplications wrap at 32 bits by themselves (the torch code
-    masks int64 products to get the same bits)."""
-    x = x ^ (x >> 16)
-    x = x * tl.full([], 0x7FEB352D, tl.uint32)
-    x = x ^ (x >> 15)
-    x = x * tl.full([], 0x846CA68B, tl.uint32)
-    return x ^ (x >> 16)
-
-
-@triton.jit
-def _u32(x):
-    return (x & 0xFFFFFFFF).to(tl.uint32)
-
-
-@triton.jit
-def _gumbel_argmax_kernel(
-    LOGITS, ROWS, INV_T, KEYS, EDGE, OUT, stride_row, V, offset, HAS_EDGE: tl.constexpr, BLOCK: tl.constexpr,
-):  # fmt: skip
-    i = tl.program_id(0).to(tl.int64)
-    row = LOGITS + tl.load(ROWS + i) * stride_row
-    inv_t = tl.load(INV_T + i)
-    key_a, key_b, step = tl.load(KEYS + 3 * i), tl.load(KEYS + 3 * i + 1), tl.load(KEYS + 3 * i + 2) + offset
-    row_a = _mix32(_u32(key_a) ^ _mix32(_u32(step)))
-    row_b = _mix32(_u32(key_b) ^ _mix32(_u32(step + 0x632BE5AB)))
-    if HAS_EDGE:
-        edge = tl.load(EDGE + i)
-    else:
-        edge = float("-inf")
-    # each lane keeps the first maximum of its own tokens (visited in increasing order); the lanes are
-    # reduced once at the end: a block-wide reduction per iteration cost more than the hashing
-    best = tl.full([BLOCK], float("-inf"), tl.float32)
-    best_index = tl.zeros([BLOCK], tl.int32)
-    for start in range(0, V, BLOCK):
-        tokens = start + tl.arange(0, BLOCK)
-        valid = tokens < V
-        x = tl.load(row + tokens, mask=valid, other=float("-inf")).to(tl.float32)
-        bits = _mix32(_mix32(tokens.to(tl.uint32) ^ row_a) ^ row_b)
-        uniform = ((bits >> 9).to(tl.float32) + 0.5) / 8388608.0
-        score = tl.where(valid & (x >= edge), x * inv_t - tl.log(-tl.log(uniform)), float("-inf"))
-        better = score > best  # strictly greater: the first maximum wins, as in torch.argmax
-        best = tl.where(better, score, best)
-        best_index = tl.where(better, tokens, best_index)
-    top = tl.max(best, 0)
-    tl.store(OUT + i, tl.min(tl.where(best == top, best_index, V), 0).to(tl.int64))
-
-
-def gumbel_argmax(logits, rows, inv_temperature, keys, offset: int = 0, edge=None) -> torch.Tensor:
-    """For each sampled row r = rows[i]: argmax(logits[r] * inv_temperature[i] + sampler.gumbel_noise(keys[i]))
-    over the tokens at or above edge[i] (the top-p nucleus; None: all), in one pass over the logits as they
-    are (no fp32 copy, no [rows, vocab] int64 temporaries). keys: [k, 3] int64 (key_a, key_b, output
-    position at the round's first step); `offset` is added to the position."""
-    out = torch.empty(rows.shape[0], dtype=torch.int64, device=logits.device)
-    _gumbel_argmax_kernel[(rows.shape[0],)](
-        logits, rows, inv_temperature, keys.contiguous(), out if edge is None else edge, out, logits.stride(0),
-        logits.shape[1], offset, HAS_EDGE=edge is not None, BLOCK=GUMBEL_BLOCK, num_warps=GUMBEL_WARPS,
-    )  # fmt: skip
-    return out
-
-
-@triton.jit
-def _order_key16(x):
-    """A 16-bit float's bits -> int32 in [0, 65536) in the same order (negative values' bits flipped)."""
-    bits = x.to(tl.int16, bitcast=True).to(tl.int32)
-    return tl.where(bits >= 0, bits + 32768, -1 - bits)
-
-
-@triton.jit
-def _top_p_edge_kernel(LOGITS, ROWS, INV_T, TOP_P, OUT, stride_row, V, BLOCK: tl.constexpr):
-    i = tl.program_id(0).to(tl.int64)
-    row = LOGITS + tl.load(ROWS + i) * stride_row
-    inv_t = tl.load(INV_T + i)
-    # pass 1, online softmax of the scaled row: its max and sum of exp(s - max)
-    running_max = tl.full([BLOCK], float("-inf"), tl.float32)
-    running_sum = tl.zeros([BLOCK], tl.float32)
-    for start in range(0, V, BLOCK):
-        cols = start + tl.arange(0, BLOCK)
-        s = tl.load(row + cols, mask=cols < V, other=float("-inf")).to(tl.float32) * inv_t
-        new_max = tl.maximum(running_max, s)
-        safe = tl.where(new_max == float("-inf"), 0.0, new_max)
-        running_sum = running_sum * tl.exp(running_max - safe) + tl.exp(s - safe)
-        running_max = new_max
-    top = tl.max(running_max, 0)
-    target = tl.load(TOP_P + i) * tl.sum(running_sum * tl.exp(running_max - top), 0)
-    # passes 2-5: the smallest 16-bit order key K whose mass strictly above it is below top_p * sum, 4 bits
-    # a pass: one candidate per sixteenth of the range still open (the last sixteenth always holds)
-    lanes = tl.arange(0, 16)
-    base = tl.full([], 0, tl.int32)
-    for level in tl.static_range(4):
-        shift = 12 - 4 * level
-        candidates = base + (lanes << shift) + ((1 << shift) - 1)
-        above = tl.zeros([16, BLOCK], tl.float32)  # summed over the row once, after the loop
-        for start in range(0, V, BLOCK):
-            cols = start + tl.arange(0, BLOCK)
-            x = tl.load(row + cols, mask=cols < V, other=float("-inf"))
-            e = tl.exp(x.to(tl.float32) * inv_t - top)
-            hit = _order_key16(x)[None, :] > candidates[:, None]
-            above += tl.where(hit, e[None, :], 0.0)
-        holds = (tl.sum(above, 1) < target) | (lanes == 15)
-        base += tl.min(tl.where(holds, lanes, 16), 0) << shift
-    bits = tl.where(base >= 32768, base - 32768, -1 - base).to(tl.int16)
-    edge = bits.to(LOGITS.dtype.element_ty, bitcast=True).to(tl.float32)
-    tl.store(OUT + i, tl.where(tl.load(TOP_P + i) >= 1.0, float("-inf"), edge))
-
-
-def top_p_edge(logits: torch.Tensor, rows, inv_temperature, top_p) -> torch.Tensor:
-    """sampler.top_p_threshold without sorting, for 16-bit logits read in place: the edge (as a logit
-    value) is the smallest value of the row whose scaled mass strictly above it is below top_p (the sort's
-    definition), found by a 16-way search over the 16-bit order of the values: five passes over the row
-    instead of a [rows, vocab] fp32 sort."""
-    assert logits.element_size() == 2, "top_p_edge searches 16-bit values (bf16/fp16 logits)"
-    out = torch.empty(rows.shape[0], dtype=torch.float32, device=logits.device)
-    _top_p_edge_kernel[(rows.shape[0],)](logits, rows, inv_temperature, top_p, out, logits.stride(0),
-                                        logits.shape[1], BLOCK=TOP_P_BLOCK, num_warps=TOP_P_WARPS)  # fmt: skip
-    return out

@@ -12,7 +12,11 @@ import importlib
 import os
 import sys
 
-KERNEL_MODULES = ("matheval.engines.native.triton_kernels", "matheval.engines.native.triton_fused")
+KERNEL_MODULES = (
+    "matheval.engines.native.triton_kernels",
+    "matheval.engines.native.triton_fused",
+    "matheval.engines.native.triton_sampling",
+)
 
 
 def enable() -> None:
