@@ -285,7 +285,7 @@ def sampler_sweep(mc: ModelConfig, batches=(8, 74, 153, 208, 256), dev: str = "c
 
     params = SimpleNamespace(temperature=0.7, top_p=0.95)
     default = (ts.SAMPLE_CHUNK, ts.WARPS)
-    settings = [(16384, 8), (8192, 8), (32768, 8), (16384, 4)]
+    settings = [(16384, 4), (16384, 8), (8192, 4), (32768, 4)]
     rows_out = []
     torch.manual_seed(3)
     for batch in batches:

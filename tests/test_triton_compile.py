@@ -85,10 +85,10 @@ KERNELS = {
                     {"LOGITS": "*bf16", "ROWS": "*i64", "INV_T": "*fp32", "KEYS": "*i64", "EDGE": "*fp32", "BEST": "*fp32",
                      "BEST_INDEX": "*i32", **i32("stride_row", "V", "CHUNK", "offset")},
                     dict(HAS_EDGE=True, MAX_SPLITS=triton_sampling.MAX_SPLITS, BLOCK=triton_sampling.GUMBEL_BLOCK),
-                    {"num_warps": triton_sampling.WARPS}),
+                    {"num_warps": triton_sampling.GUMBEL_WARPS}),
     "gumbel_pick": (triton_sampling._gumbel_pick_kernel,
                     {"BEST": "*fp32", "BEST_INDEX": "*i32", "OUT": "*i64", **i32("splits", "V")},
-                    dict(MAX_SPLITS=triton_sampling.MAX_SPLITS), {"num_warps": triton_sampling.WARPS}),
+                    dict(MAX_SPLITS=triton_sampling.MAX_SPLITS), {"num_warps": 1}),
 }  # fmt: skip
 
 

@@ -23,8 +23,10 @@ import triton.language as tl
 SAMPLE_CHUNK = 16384  # tokens per program (152k vocabulary: 10 programs per row)
 MAX_SPLITS = 16  # programs per row at most: a larger vocabulary gets longer chunks
 LEVELS = 4  # search passes of 4 bits: a 16-bit key
-BLOCK, WARPS = 1024, 8  # every kernel here: one tile, so that their reductions round alike
-GUMBEL_BLOCK = 2048
+# The edge kernels share one tile, so that the decisions each recomputes from the partials round alike;
+# 4 warps were faster than 8 at 74-256 rows on an H200 (benchmarks/native_throughput.py --sampler_sweep).
+BLOCK, WARPS = 1024, 4
+GUMBEL_BLOCK, GUMBEL_WARPS = 2048, 8
 
 
 def chunking(vocab: int) -> tuple[int, int]:
@@ -224,9 +226,9 @@ def gumbel_argmax(logits, rows, inv_temperature, keys, offset: int = 0, edge=Non
     _gumbel_part_kernel[(k, splits)](
         logits, rows, inv_temperature, keys.contiguous(), best if edge is None else edge, best, best_index,
         logits.stride(0), vocab, chunk, offset, HAS_EDGE=edge is not None, MAX_SPLITS=MAX_SPLITS,
-        BLOCK=GUMBEL_BLOCK, num_warps=WARPS,
+        BLOCK=GUMBEL_BLOCK, num_warps=GUMBEL_WARPS,
     )  # fmt: skip
     out = torch.empty(k, dtype=torch.int64, device=logits.device)
-    _gumbel_pick_kernel[(k,)](best, best_index, out, splits, vocab, MAX_SPLITS=MAX_SPLITS, num_warps=WARPS)
+    _gumbel_pick_kernel[(k,)](best, best_index, out, splits, vocab, MAX_SPLITS=MAX_SPLITS, num_warps=1)
     return out
 
