@@ -168,13 +168,6 @@ class ModelRunner:
 
     def _prefill_metadata(self, starts, ends, tables: np.ndarray) -> AttentionMetadata:
         bs = self.block_size
-        # Triton compiles a kernel once per class of each integer argument (1, a multiple of 16, other).
-        # Tables padded to a multiple of 16 columns give the prefill kernel one class of row stride, which
-        # the trial prefill compiles at start: a cold process met the other class mid-run (on an H200 the
-        # first debate of a fresh machine ran at 22k tok/s, later ones at 26-27k).
-        width = -(-tables.shape[1] // 16) * 16
-        if width != tables.shape[1]:
-            tables = np.pad(tables, ((0, 0), (0, width - tables.shape[1])))
         slots = []
         for start, end, table in zip(starts, ends, tables):
             positions = np.arange(start, end)
