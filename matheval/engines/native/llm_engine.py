@@ -164,16 +164,15 @@ class LLMEngine:
     def _launch(self, seqs: list[Sequence], is_prefill: bool):
         if is_prefill:
             self.counters["prefill_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
-            pending, steps, kind = self.runner.launch_prefill(seqs), 1, "prefill"
+            pending, steps = self.runner.launch_prefill(seqs), 1
         else:
             steps = self._round_length(seqs)
             self.counters["decode_tokens"] += steps * len(seqs)
             self.counters["decode_rounds"] += 1
-            pending, kind = self.runner.launch_decode(seqs, steps), "decode"
+            pending = self.runner.launch_decode(seqs, steps)
         for seq in seqs:
             seq.num_pending += steps
-        pending.seqs, pending.kind = seqs, kind
-        self.counters[f"{kind}_steps"] += steps
+        self.counters[f"{pending.kind}_steps"] += steps
         self.stats.calls += steps
         self.stats.batch_rows += len(seqs) * steps
         self.stats.max_batch = max(self.stats.max_batch, len(seqs))
@@ -224,7 +223,7 @@ class LLMEngine:
             return "stop"
         if params.stop and self._tail_has_stop(seq):
             return "stop"
-        if len(seq.token_ids) - seq.num_prompt_tokens >= params.max_tokens or len(seq.token_ids) >= seq.max_len:
+        if seq.reaches_length_limit(len(seq.token_ids)):  # the tokens read back so far
             return "length"
         return None
 

@@ -195,7 +195,7 @@ class ModelRunner:
     def launch_prefill(self, seqs) -> PendingTokens:
         """One prefill step for `seqs` (their tokens not yet in the cache); the result is the next token of each."""
         tokens = self.sampler(self.model.logits(self._prefill(seqs)), self.sampler.rows(seqs, self.device))
-        return self._finish_launch(seqs, tokens[None])
+        return self._finish_launch(seqs, tokens[None], "prefill")
 
     def _prefill(self, seqs) -> torch.Tensor:
         starts = [s.num_computed_tokens for s in seqs]
@@ -253,20 +253,20 @@ class ModelRunner:
                                          block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
                 hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
             sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
-        return self._finish_launch(seqs, torch.stack(sampled))
+        return self._finish_launch(seqs, torch.stack(sampled), "decode")
 
-    def _finish_launch(self, seqs, tokens: torch.Tensor) -> PendingTokens:
+    def _finish_launch(self, seqs, tokens: torch.Tensor, kind: str) -> PendingTokens:
         """Record each sequence's newest token for the next round, and start copying [steps, n] tokens
         to the host."""
         rows = self._to_device(np.fromiter((s.table_row for s in seqs), dtype=np.int64, count=len(seqs)))
         self.last_tokens[rows] = tokens[-1]
         if not self.on_gpu:
-            return PendingTokens(tokens, None)
+            return PendingTokens(tokens, None, seqs, kind)
         host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
         host.copy_(tokens, non_blocking=True)
         done = torch.cuda.Event()
         done.record()
-        return PendingTokens(host, done)
+        return PendingTokens(host, done, seqs, kind)
 
     def _capture_graphs(self, capture=None) -> None:
         """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest
@@ -294,10 +294,11 @@ class ModelRunner:
 
 
 class PendingTokens:
-    """Tokens sampled by a launched step, on their way to the host."""
+    """Tokens sampled by a launched step ("prefill" or "decode") for `seqs`, on their way to the host."""
 
-    def __init__(self, host: torch.Tensor, done):
+    def __init__(self, host: torch.Tensor, done, seqs, kind: str):
         self.host, self.done = host, done
+        self.seqs, self.kind = seqs, kind
 
     def result(self) -> list[list[int]]:
         """[steps][sequences] token ids, once the step has run (waits without holding the GIL)."""

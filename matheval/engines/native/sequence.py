@@ -77,10 +77,15 @@ class Sequence:
     def num_output_tokens(self) -> int:
         return self.num_tokens - self.num_prompt_tokens
 
+    def reaches_length_limit(self, tokens: int) -> bool:
+        """Whether `tokens` tokens (prompt included) reach max_len or the request's max_tokens: the one
+        rule for when to stop scheduling a sequence and when to finish it."""
+        return tokens >= self.max_len or tokens - self.num_prompt_tokens >= self.params.max_tokens
+
     @property
     def fully_scheduled(self) -> bool:
         """Its last allowed token is already on its way: nothing more to run, only results to read."""
-        return self.num_tokens >= self.max_len or self.num_output_tokens >= self.params.max_tokens
+        return self.reaches_length_limit(self.num_tokens)
 
     @property
     def output_ids(self) -> list[int]:  # the tokens read back so far
