@@ -29,7 +29,10 @@ class NativeEngine:
         self.tokenizer = self.core.tokenizer
         self.stats = self.core.stats
         self._inbox: list[tuple[str, Request, Sampling | None, bool | None]] = []
-        self._wake = threading.Condition()
+        lock = threading.Lock()
+        self._wake = threading.Condition(lock)  # the engine thread waits here for work
+        self._went_idle = threading.Condition(lock)  # callers of wait_until_idle wait here
+        self._idle = False
         self._closed = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="native-engine", daemon=True)
@@ -46,7 +49,10 @@ class NativeEngine:
             while True:
                 with self._wake:
                     while not self._inbox and not core.has_work() and not self._closed:
+                        self._idle = True
+                        self._went_idle.notify_all()
                         self._wake.wait()
+                    self._idle = False
                     if self._closed:
                         break
                     inbox, self._inbox = self._inbox, []
@@ -64,6 +70,8 @@ class NativeEngine:
             error = self._error or RuntimeError("the native engine was closed")
             with self._wake:
                 inbox, self._inbox = self._inbox, []
+                self._idle = True
+                self._went_idle.notify_all()
             for kind, request, _, _ in inbox:
                 if kind == "add":
                     request.on_done(None, error)
@@ -114,6 +122,13 @@ class NativeEngine:
             posts.append(("add", request, sampling, ignore_eos))
         self._post(posts)
         return [f.result() for f in futures]
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Block until the engine thread has taken every posted request or abort and has nothing left to
+        run (e.g. a cancelled caller's abort, which is handled after its `generate` has already raised).
+        Returns False if `timeout` seconds pass first."""
+        with self._wake:
+            return self._went_idle.wait_for(lambda: self._idle and not self._inbox, timeout)
 
     def reset_prefix_cache(self) -> None:
         """Forget cached prompt blocks (call while idle), so a benchmark never reuses earlier prompts."""
