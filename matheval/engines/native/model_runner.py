@@ -232,7 +232,8 @@ class ModelRunner:
         size = next((b for b in self.graphs if b >= n), n)
         packed, tables = self._decode_arrays(seqs, size, steps)
         inputs = self._to_device(packed)
-        inputs[:, 0, :n] = self.last_tokens[inputs[0, 0, :n]]
+        rows = inputs[0, 0, :n].clone()  # the table rows, kept for _finish_launch before ids replace them
+        inputs[:, 0, :n] = self.last_tokens[rows]
         graph = self.graphs.get(size)
         if graph is not None:
             replay, out = graph
@@ -253,12 +254,13 @@ class ModelRunner:
                                          block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
                 hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
             sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
-        return self._finish_launch(seqs, torch.stack(sampled), "decode")
+        return self._finish_launch(seqs, torch.stack(sampled), "decode", rows)
 
-    def _finish_launch(self, seqs, tokens: torch.Tensor, kind: str) -> PendingTokens:
-        """Record each sequence's newest token for the next round, and start copying [steps, n] tokens
-        to the host."""
-        rows = self._to_device(np.fromiter((s.table_row for s in seqs), dtype=np.int64, count=len(seqs)))
+    def _finish_launch(self, seqs, tokens: torch.Tensor, kind: str, rows: torch.Tensor | None = None) -> PendingTokens:
+        """Record each sequence's newest token for the next round (at its table row; `rows` when the step
+        already has them on the device), and start copying [steps, n] tokens to the host."""
+        if rows is None:
+            rows = self._to_device(np.fromiter((s.table_row for s in seqs), dtype=np.int64, count=len(seqs)))
         self.last_tokens[rows] = tokens[-1]
         if not self.on_gpu:
             return PendingTokens(tokens, None, seqs, kind)
