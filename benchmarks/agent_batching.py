@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from matheval.agents import AGENTS, AgentParams  # noqa: E402
+from matheval.generation import GenerationSettings  # noqa: E402
 from matheval.evaluate import EvalConfig, run_eval  # noqa: E402
 
 AGENT_ORDER = list(AGENTS)
@@ -74,7 +75,7 @@ def ideal_calls(records: list[dict], batch_size: int) -> tuple[int, int, int]:
 def measure(agent: str, args: argparse.Namespace, model: str, results_dir: Path) -> dict:
     params = AgentParams(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,
                          beam_width=args.beam_width, expansions=args.expansions, max_depth=args.max_depth,
-                         max_calls=args.max_calls, max_tokens=args.max_new_tokens)
+                         max_calls=args.max_calls, generation=GenerationSettings(max_new_tokens=args.max_new_tokens))
     config = EvalConfig(model=model, round=f"batching_{agent}", dataset=args.dataset, count=args.count,
                         agent=agent, batch_size=args.batch_size, results_dir=str(results_dir), device=args.device,
                         seed=args.seed, progress=False, params=params)

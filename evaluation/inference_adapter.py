@@ -11,7 +11,7 @@ synchronous, seed-style agent code: it hands out responses one prompt or one bat
 
 from __future__ import annotations
 
-from matheval.models import DEFAULT_MODEL
+from matheval import DEFAULT_MODEL
 from models.inference_engine import BaseInferenceEngine, create_inference_engine
 
 

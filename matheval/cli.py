@@ -51,6 +51,7 @@ def parse_batch_size(text: str) -> int | str:
 
 def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     from .engines import BACKENDS
+    from .engines.base import DEFAULT_MAX_NEW_TOKENS
     from .models import DEFAULT_MODEL
     from .prompts import MODES
 
@@ -62,12 +63,15 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default="standard", help=f"prompt mode: {', '.join(MODES)}")
     parser.add_argument("--detailed", type=parse_bool, default=False,
                         help="true: stream each response to the terminal (one problem at a time)")
-    parser.add_argument("--batch_size", type=parse_batch_size, default=1, help="sequences per batch, or 'auto'")
+    parser.add_argument("--batch_size", type=parse_batch_size, default=None,
+                        help="sequences per static batch, or 'auto' (default 1: the seed's single-sample path; "
+                             "backends that schedule their own batches do not use it)")
     parser.add_argument("--inference_backend", default="transformers", help=f"one of {', '.join(BACKENDS)}")
     parser.add_argument("--data_dir", default=None,
                         help="folder of local benchmark files (default: $MATHEVAL_DATA_DIR, else the hub)")
     parser.add_argument("--results_dir", default="results", help="where result folders go")
-    parser.add_argument("--max_new_tokens", type=positive_int, default=1024, help="token budget per response")
+    parser.add_argument("--max_new_tokens", type=positive_int, default=DEFAULT_MAX_NEW_TOKENS,
+                        help="token budget per response")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy")
     parser.add_argument("--top_p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampled call (reproducible runs)")
@@ -104,27 +108,35 @@ def backend_extra(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
-def eval_config(args: argparse.Namespace, agent: str = "standard"):
-    from .evaluate import EvalConfig
-
-    config = EvalConfig(
+def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
+    """The parsed flags as `matheval.evaluate` keywords (the API and the CLI run the same thing)."""
+    kwargs = dict(
         model=args.model, round=args.round, dataset=args.dataset, count=args.count, mode=args.mode, agent=agent,
         backend=args.inference_backend, batch_size=args.batch_size, data_dir=args.data_dir,
         results_dir=args.results_dir, seed=args.seed, detailed=args.detailed, concurrency=args.concurrency,
         fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+        engine_options=backend_extra(args),
     )
-    config.params.max_tokens = args.max_new_tokens
-    config.engine_extra.update(backend_extra(args))
-    config.params.temperature = args.temperature
-    config.params.top_p = args.top_p
-    return config
+    if hasattr(args, "agent"):  # the agent command's flags
+        kwargs.update(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,
+                      beam_width=args.beam_width, expansions=args.expansions, max_depth=args.max_depth,
+                      max_calls=args.max_calls, verifier=args.verifier, sample_temperature=args.sample_temperature,
+                      sample_top_p=args.sample_top_p)
+    return kwargs
+
+
+def eval_config(args: argparse.Namespace, agent: str = "standard"):
+    from .api import eval_config as build
+
+    return build(**eval_kwargs(args, agent))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import describe, run_eval
+    from .api import evaluate
+    from .evaluate import describe
 
-    outcome = run_eval(eval_config(args))
-    print(describe(outcome))
+    print(describe(evaluate(**eval_kwargs(args))))
     return 0
 
 
@@ -144,16 +156,10 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from .evaluate import describe, run_eval
+    from .api import evaluate
+    from .evaluate import describe
 
-    config = eval_config(args, agent=args.agent)
-    params = config.params
-    params.num_runs, params.max_iters, params.rounds = args.num_runs, args.max_iters, args.rounds
-    params.beam_width, params.expansions, params.max_depth = args.beam_width, args.expansions, args.max_depth
-    params.max_calls, params.verifier = args.max_calls, args.verifier
-    params.sample_temperature, params.sample_top_p = args.sample_temperature, args.sample_top_p
-    outcome = run_eval(config)
-    print(describe(outcome))
+    print(describe(evaluate(**eval_kwargs(args, agent=args.agent))))
     return 0
 
 

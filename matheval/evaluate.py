@@ -17,7 +17,7 @@ from tqdm import tqdm
 from . import models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import load_examples, load_problems
-from .engines import EngineOptions, EngineStats, create_engine, resolve_model
+from .engines import EngineOptions, EngineStats, create_engine, ignored_options, resolve_model
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c
 from .metrics import Summary, summarize
@@ -36,7 +36,7 @@ class EvalConfig:
     mode: str = "standard"  # prompt mode of the (first) answer
     agent: str = "standard"  # "standard" is the plain evaluation
     backend: str = "transformers"
-    batch_size: int | str = 1
+    batch_size: int | str | None = None  # None: not given (the transformers backend then runs batch 1)
     data_dir: str | None = None
     results_dir: str = "results"
     seed: int = 0
@@ -62,6 +62,16 @@ class Outcome:
     summary: Summary
     row: dict
     new_problems: int
+    records: list[dict] = field(default_factory=list)  # per (problem, run), in dataset order
+
+    @property
+    def metrics(self) -> dict:
+        """The run's metrics.csv row: accuracy, interval, tokens, engine statistics."""
+        return self.row
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.paths.folder)
 
 
 def resolve_agent(name: str) -> Agent:
@@ -113,7 +123,7 @@ def run_eval(config: EvalConfig) -> Outcome:
                    concurrency=config.concurrency or default_concurrency(config),
                    keep_trace=config.agent != "standard")
     log.write(f"start model={model.display} dataset={config.dataset} count={len(problems)} mode={config.label} "
-              f"backend={config.backend} batch_size={config.batch_size} seed={config.seed} resumed={resumed}/{total}")
+              f"backend={config.backend} batch_size={batch_label(config)} seed={config.seed} resumed={resumed}/{total}")
     if resumed:
         print(f"matheval: resuming {paths.folder}: {resumed}/{total} problems already done", file=sys.stderr)
 
@@ -128,8 +138,11 @@ def run_eval(config: EvalConfig) -> Outcome:
 
                 tools.sandbox = SandboxPool()
             options = EngineOptions(batch_size=config.batch_size, device=config.device, dtype=config.dtype,
-                                    seed=config.seed,
-                                    extra={"max_new_tokens": params.max_tokens, **config.engine_extra})
+                                    seed=config.seed, max_new_tokens=params.generation.max_new_tokens,
+                                    extra=dict(config.engine_extra))
+            for note in ignored_options(config.backend, options):
+                log.write(f"note: {note}")
+                print(f"matheval: note: {note}", file=sys.stderr)
             def stop_while_loading() -> Interrupted:
                 done = len(journal.records)
                 log.write(f"interrupted while loading the model after {done}/{total} problems")
@@ -147,8 +160,8 @@ def run_eval(config: EvalConfig) -> Outcome:
                     tools.engines["verifier"] = create_engine(config.backend, verifier, options)
             log.write(f"model loaded in {time.perf_counter() - started:.1f}s")
             spec.tools = tools
-            if config.detailed:
-                enable_streaming(engine)
+            if config.detailed and hasattr(engine, "enable_streaming"):
+                engine.enable_streaming()  # tokens printed as they come, where the backend can
             started = time.perf_counter()
             bar = tqdm(total=total, initial=resumed, desc=f"{config.dataset}/{config.label}", unit="problem",
                        disable=not config.progress or config.detailed, dynamic_ncols=True)
@@ -178,7 +191,7 @@ def run_eval(config: EvalConfig) -> Outcome:
         records = ordered_records(spec, journal)
         summary = summarize(records)
         row = metrics_row(summary, model=model.display, dataset=config.dataset, mode=config.label,
-                          backend=config.backend, batch_size=config.batch_size, round_name=config.round,
+                          backend=config.backend, batch_size=batch_label(config), round_name=config.round,
                           seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
                           engine=combined_stats([engine, *tools.engines.values()]) if engine else {},
                           num_runs=params.num_runs)
@@ -187,7 +200,7 @@ def run_eval(config: EvalConfig) -> Outcome:
             append_metrics_row(paths, row)
         write_metrics_txt(paths, row, summary)
         log.write(f"done accuracy={summary.accuracy:.4f} correct={summary.correct}/{summary.count} wall={wall:.1f}s")
-        return Outcome(paths, summary, row, total - resumed)
+        return Outcome(paths, summary, row, total - resumed, records)
     except BaseException as exc:
         done = len(journal.records)
         if isinstance(exc, KeyboardInterrupt):  # Ctrl-C while loading or generating: say what is kept
@@ -245,23 +258,19 @@ def default_concurrency(config: EvalConfig) -> int:
         return 1
     if config.backend != "transformers":  # every other backend schedules its own batches
         return CONTINUOUS_CONCURRENCY
-    if isinstance(config.batch_size, int) and config.batch_size <= 1 and config.backend == "transformers":
+    size = batch_label(config)
+    if size == 1:
         return 1
-    size = config.batch_size if isinstance(config.batch_size, int) else 64
-    return max(64, 2 * size)
+    return max(64, 2 * (size if isinstance(size, int) else 64))
+
+
+def batch_label(config: EvalConfig) -> int | str:
+    """--batch_size as the results record it (1 when not given, as the seed's single-sample default)."""
+    return 1 if config.batch_size is None else config.batch_size
 
 
 def print_problem(problem, run: int) -> None:
     print(f"\n=== {problem.id} (run {run}) ===\n{problem.question}\n--- response ---", flush=True)
-
-
-def enable_streaming(engine) -> None:
-    """--detailed: print tokens as they are generated where the backend can (transformers, batch 1)."""
-    backend = getattr(engine, "backend", None)
-    if backend is not None and hasattr(backend, "streamer"):
-        from transformers import TextStreamer
-
-        backend.streamer = TextStreamer(backend.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
 def describe(outcome: Outcome) -> str:

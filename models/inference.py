@@ -10,7 +10,7 @@ transformers backend is the seed's original one-at-a-time path.
 
 from __future__ import annotations
 
-from matheval.models import DEFAULT_MODEL
+from matheval import DEFAULT_MODEL
 
 from .inference_engine import BaseInferenceEngine, create_inference_engine
 

@@ -14,8 +14,7 @@ engine's own scheduler (vllm, continuous, openai).
 
 from __future__ import annotations
 
-from matheval.engines.sync import SyncEngine
-from matheval.models import DEFAULT_MODEL
+from matheval import DEFAULT_MODEL, SyncEngine, UserError
 
 
 class BaseInferenceEngine(SyncEngine):
@@ -50,21 +49,25 @@ class ContinuousEngine(BaseInferenceEngine):
     backend_name = "continuous"
 
 
+class NativeInferenceEngine(BaseInferenceEngine):
+    """matheval's own continuous-batching engine (CUDA GPU for speed; runs on the CPU too)."""
+
+    backend_name = "native"
+
+
 class OpenAIServerEngine(BaseInferenceEngine):
     """Any OpenAI-compatible server. Options: base_url, api ("chat" or "completions"), max_concurrency."""
 
     backend_name = "openai"
 
 
-ENGINES = {cls.backend_name: cls for cls in (TransformersEngine, VLLMEngine, ContinuousEngine, OpenAIServerEngine)}
+ENGINES = {cls.backend_name: cls for cls in (TransformersEngine, VLLMEngine, ContinuousEngine, NativeInferenceEngine,
+                                             OpenAIServerEngine)}
 
 
 def create_inference_engine(backend: str = "transformers", model_name: str = DEFAULT_MODEL,
                             **options) -> BaseInferenceEngine:
     """The seed's factory: an engine of the named backend."""
-    from matheval.engines import BACKENDS
-    from matheval.errors import UserError
-
     if backend not in ENGINES:
-        raise UserError(f"unknown backend {backend!r}: use one of {', '.join(b for b in BACKENDS if b in ENGINES)}")
+        raise UserError(f"unknown backend {backend!r}: use one of {', '.join(ENGINES)}")
     return ENGINES[backend](model_name, **options)

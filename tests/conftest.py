@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def tiny_eval(results_dir, **overrides):
     max_tokens = overrides.pop("max_tokens", 48)
     settings.update(overrides)
     config = EvalConfig(**settings)
-    config.params.max_tokens = max_tokens
+    config.params.generation = replace(config.params.generation, max_new_tokens=max_tokens)
     return run_eval(config)
 
 

@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO, tiny_eval
 from matheval.agents import AGENTS, AgentParams
 from matheval.agents.base import LLM, Tools
+from matheval.generation import GenerationSettings
 from matheval.agents.programs import (answer_from_output, extract_program, python_blocks, shown_output,
                                       trailing_program, with_earlier_cells)
 from matheval.agents.scoring import finds_no_error, parse_score
@@ -325,7 +326,7 @@ def test_tool_integrated_feeds_program_output_back_to_the_model(transformers_bac
     segment = "I will compute it.\n```python\nx = 6\nprint(x * 7)"  # as cut at the closing fence
 
     async def main(pool):
-        llm = LLM(Batcher(transformers_backend, batch_size=2), 0, "p", 0, AgentParams(max_tokens=8),
+        llm = LLM(Batcher(transformers_backend, batch_size=2), 0, "p", 0, AgentParams(generation=GenerationSettings(max_new_tokens=8)),
                   Tools(sandbox=pool))
         return llm, await carry_on(llm, question, segment, "stop", 1, {"stop": STOPS})
 
@@ -503,7 +504,7 @@ def test_hostile_programs_of_both_code_agents_are_contained(transformers_backend
     question = [{"role": "user", "content": TOOL_REQUEST.format(question="What is 6 times 7?")}]
 
     async def main(pool):
-        llm = LLM(Batcher(transformers_backend, batch_size=2), 0, "p", 0, AgentParams(max_tokens=6),
+        llm = LLM(Batcher(transformers_backend, batch_size=2), 0, "p", 0, AgentParams(generation=GenerationSettings(max_new_tokens=6)),
                   Tools(sandbox=pool))
         pot = await execute(llm, program)
         tir = await carry_on(llm, question, f"```python\n{program}```\n", "stop", 1, {"stop": STOPS})

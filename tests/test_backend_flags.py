@@ -25,10 +25,9 @@ def test_unset_backend_flags_are_not_passed():
 
 @pytest.mark.parametrize("flags", [(), ("--api", "chat", "--gpu_memory_utilization", "0.8", "--max_model_len", "512")])
 def test_native_accepts_what_eval_passes_and_keeps_its_own(flags):
-    """What run_eval builds for the engine: evaluate's token budget plus the CLI's backend flags."""
+    """What run_eval builds for the engine: the CLI's backend flags."""
     config = eval_config(parsed("--inference_backend", "native", *flags))
-    extra = {"max_new_tokens": config.params.max_tokens, **config.engine_extra}
-    native = EngineConfig.from_options(EngineOptions(device="cpu", extra=extra))
+    native = EngineConfig.from_options(EngineOptions(device="cpu", extra=dict(config.engine_extra)))
     assert native.max_model_len == (512 if flags else None)
 
 

@@ -12,7 +12,7 @@ import json
 import pytest
 import torch
 
-from matheval.engines import static_batch_size
+from matheval.engines.transformers_engine import static_batch_size
 from matheval.engines.base import EngineOptions, Request, Sampling
 from matheval.engines.memory import CPU_BATCH, cpu_batch_size, kv_bytes_per_token, probe_batch_size
 from matheval.errors import UserError
@@ -86,5 +86,5 @@ def test_auto_on_cpu_chooses_from_memory(transformers_backend, capsys):
     assert cpu_batch_size(config, dtype, 2048, available=64 * 2**30) == CPU_BATCH
     assert cpu_batch_size(config, dtype, 2048, available=per_row * 4 * 5) == 5
     assert cpu_batch_size(config, dtype, 2048, available=1) == 1
-    chosen = static_batch_size(transformers_backend, EngineOptions(batch_size="auto", extra={"max_new_tokens": 64}))
+    chosen = static_batch_size(transformers_backend, EngineOptions(batch_size="auto", max_new_tokens=64))
     assert 1 <= chosen <= CPU_BATCH and f"--batch_size auto -> {chosen}" in capsys.readouterr().err

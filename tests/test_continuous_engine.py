@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
 
-from conftest import tiny_eval
+from conftest import gsm8k_messages, tiny_eval
 from matheval.engines.base import EngineOptions, Request, Sampling
 from matheval.engines.continuous_engine import ContinuousBackend
 
@@ -18,13 +17,6 @@ def continuous(smollm2_path):
     engine = ContinuousBackend(smollm2_path, EngineOptions(device="cpu", batch_size=8))
     yield engine
     engine.close()
-
-
-def gsm8k_messages(data_dir, count):
-    with open(data_dir / "gsm8k" / "test.jsonl") as handle:
-        questions = [json.loads(line)["question"] for line, _ in zip(handle, range(count))]
-    return [[{"role": "user", "content": q + "\nReason step by step; put the final answer in \\boxed{}."}]
-            for q in questions]
 
 
 def test_greedy_text_equals_static_batching_and_short_answers_leave_early(continuous, transformers_backend,

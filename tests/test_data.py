@@ -19,7 +19,6 @@ from matheval.data.synthetic import TEMPLATES, generate
 from matheval.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("MATHEVAL_DATA_DIR") or REPO.parent / "shared" / "data")
 
 # Record counts from the shared data README.
 LOCAL_COUNTS = {
@@ -52,13 +51,6 @@ KNOWN_ANSWERS = {
     },
     "college_math": {"Beginning_and_Intermediate_Algebra/exercise.0.4.61": "10-4 n"},  # "$10-4 n$"
 }
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> str:
-    if not (DATA_DIR / "gsm8k" / "test.jsonl").is_file():
-        pytest.fail(f"shared benchmark data not found at {DATA_DIR}; set MATHEVAL_DATA_DIR")
-    return str(DATA_DIR)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +125,7 @@ def test_unknown_dataset_lists_known_names(data_dir):
 
 
 def test_environment_variable_points_at_local_files(monkeypatch, data_dir):
-    monkeypatch.setenv("MATHEVAL_DATA_DIR", data_dir)
+    monkeypatch.setenv("MATHEVAL_DATA_DIR", str(data_dir))
     assert len(load_problems("aime24")) == 30
 
 

@@ -44,8 +44,7 @@ async def sample_vote(problem, llm, params: AgentParams) -> Attempt:
     from matheval.prompts import build_messages
 
     completion = await llm.generate(build_messages(problem, params.mode, params.examples), role="sample",
-                                    n=params.num_runs, temperature=params.sample_temperature,
-                                    top_p=params.sample_top_p)
+                                    n=params.num_runs, diverse=True)
     answers = [extract_answer(text) for text in completion.texts]
     chosen = vote(answers)
     response = next((t for t, a in zip(completion.texts, answers) if a == chosen), completion.texts[0])

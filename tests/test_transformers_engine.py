@@ -9,7 +9,8 @@ import torch
 from conftest import gsm8k_messages
 from matheval.engines.base import Request, Sampling
 from matheval.engines.batcher import Batcher
-from matheval.engines.transformers_engine import cut_at_stop, top_p_filter
+from matheval.engines.stopping import cut_at_stop
+from matheval.engines.transformers_engine import top_p_filter
 
 
 def test_batch_one_and_batch_eight_agree(transformers_backend, data_dir):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from ..data.problem import Problem
 from ..engines.base import Completion, Engine, Messages, Sampling
 from ..errors import UserError
+from ..generation import GenerationSettings
 
 if TYPE_CHECKING:
     from ..sandbox import SandboxPool, SandboxResult
@@ -63,11 +64,7 @@ class AgentParams:
     mode: str = "standard"  # prompt mode of the first answer
     examples: list[Problem] = field(default_factory=list)  # few-shot examples for mode "fewshot"
     num_runs: int = 1  # the agent's width: samples, debaters, beams...
-    max_tokens: int = 1024
-    temperature: float = 0.0  # single-answer calls (greedy by default)
-    top_p: float = 1.0
-    sample_temperature: float = 0.7  # calls that draw several diverse samples (self-consistency)
-    sample_top_p: float = 0.95
+    generation: GenerationSettings = field(default_factory=GenerationSettings)  # how every call samples
     max_iters: int = 3
     rounds: int = 2
     beam_width: int = 2
@@ -78,25 +75,19 @@ class AgentParams:
     extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
-        """Refuse settings no agent can use, naming the flag, before any model is loaded."""
-        for name, flag in (("num_runs", "--num_runs"), ("max_tokens", "--max_new_tokens"),
-                           ("max_iters", "--max_iters"), ("rounds", "--rounds"), ("beam_width", "--beam_width"),
-                           ("expansions", "--expansions"), ("max_depth", "--max_depth"),
-                           ("max_calls", "--max_calls")):
+        """Refuse settings no agent can use, naming the flag, before any model is loaded (the
+        generation settings checked themselves when they were built)."""
+        for name in ("num_runs", "max_iters", "rounds", "beam_width", "expansions", "max_depth", "max_calls"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise UserError(f"{flag} must be a positive integer, got {value!r}")
-        for name, flag in (("temperature", "--temperature"), ("sample_temperature", "--sample_temperature")):
-            if getattr(self, name) < 0:
-                raise UserError(f"{flag} must be 0 (greedy) or more, got {getattr(self, name)}")
-        for name, flag in (("top_p", "--top_p"), ("sample_top_p", "--sample_top_p")):
-            if not 0 < getattr(self, name) <= 1:
-                raise UserError(f"{flag} must be in (0, 1], got {getattr(self, name)}")
+                raise UserError(f"--{name} must be a positive integer, got {value!r}")
 
     def identity(self) -> dict:
         """The settings that change answers (resume refuses to mix runs that differ in these)."""
         values = asdict(self)
         values["examples"] = [example.id for example in self.examples]
+        del values["generation"]
+        values.update(self.generation.identity())  # flat, as journals before the record named them
         return values
 
 
@@ -152,19 +143,18 @@ class LLM:
         self.tools = tools or Tools()
         self.calls: list[Call] = []
 
-    def sampling(self, **overrides) -> Sampling:
-        base = Sampling(max_tokens=self.params.max_tokens, temperature=self.params.temperature,
-                        top_p=self.params.top_p)
-        return replace(base, **overrides)
+    def sampling(self, diverse: bool = False, **overrides) -> Sampling:
+        return replace(self.params.generation.sampling(diverse), **overrides)
 
     async def generate(self, messages: Messages, *, role: str = "answer", engine: str | None = None,
-                       **sampling) -> Completion:
-        """Generate with the agent's defaults, overridden per call (n, temperature, stop, ...).
+                       diverse: bool = False, **sampling) -> Completion:
+        """Generate with the run's settings, overridden per call (n, stop, max_tokens, ...).
 
-        `engine` names another engine of the run (e.g. "verifier"); when the run has none by that
-        name, the model itself answers."""
+        `diverse=True` takes the run's sample_temperature/sample_top_p (several diverse samples) instead of
+        its single-answer temperature/top_p. `engine` names another engine of the run (e.g. "verifier");
+        when the run has none by that name, the model itself answers."""
         target = self.tools.engines.get(engine) if engine else None
-        chosen = self.sampling(**sampling)
+        chosen = self.sampling(diverse, **sampling)
         chosen = replace(chosen, seed=derive_seed(self.seed, self.key, len(self.calls)))
         self.calls.append(None)  # reserve the call number before awaiting (ordering stays stable)
         index = len(self.calls) - 1

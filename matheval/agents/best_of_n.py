@@ -32,8 +32,7 @@ JUDGE_REQUEST = (
 
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     messages = build_messages(problem, params.mode, params.examples)
-    samples = await llm.generate(messages, role="sample", n=params.num_runs,
-                                 temperature=params.sample_temperature, top_p=params.sample_top_p)
+    samples = await llm.generate(messages, role="sample", n=params.num_runs, diverse=True)
     candidates = samples.texts
     answers = [extract_answer(text) for text in candidates]
     judged = [i for i, answer in enumerate(answers) if answer is not None]

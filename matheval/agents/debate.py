@@ -35,8 +35,7 @@ def check(params: AgentParams) -> None:
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     check(params)
     question = build_messages(problem, params.mode, params.examples)
-    sampling = dict(temperature=params.sample_temperature, top_p=params.sample_top_p)
-    solutions = (await llm.generate(question, role="debate", n=params.num_runs, **sampling)).texts
+    solutions = (await llm.generate(question, role="debate", n=params.num_runs, diverse=True)).texts
     rounds = [[extract_answer(text) for text in solutions]]
 
     async def update(debater: int, latest: list[str]) -> str:
@@ -44,7 +43,7 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
                              for number, text in enumerate(latest, start=1) if number - 1 != debater)
         messages = question + [{"role": "assistant", "content": latest[debater]},
                                {"role": "user", "content": UPDATE_REQUEST.format(others=others)}]
-        return (await llm.generate(messages, role="debate", **sampling)).text
+        return (await llm.generate(messages, role="debate", diverse=True)).text
 
     for _ in range(params.rounds):
         solutions = await gather(*(update(i, solutions) for i in range(params.num_runs)))

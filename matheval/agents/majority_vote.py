@@ -19,8 +19,7 @@ from .voting import majority
 
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     messages = build_messages(problem, params.mode, params.examples)
-    samples = await llm.generate(messages, role="sample", n=params.num_runs,
-                                 temperature=params.sample_temperature, top_p=params.sample_top_p)
+    samples = await llm.generate(messages, role="sample", n=params.num_runs, diverse=True)
     answers = [extract_answer(text) for text in samples.texts]
     winner, tally = majority(answers)
     return Attempt(answer=answers[winner] if winner is not None else None,

@@ -30,9 +30,7 @@ PROGRAM_REQUEST = (
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     messages = [{"role": "user", "content": PROGRAM_REQUEST.format(question=problem.question)}]
     sampled = params.num_runs > 1
-    written = await llm.generate(messages, role="program", n=params.num_runs,
-                                 temperature=params.sample_temperature if sampled else params.temperature,
-                                 top_p=params.sample_top_p if sampled else params.top_p)
+    written = await llm.generate(messages, role="program", n=params.num_runs, diverse=sampled)
     programs = [extract_program(text) for text in written.texts]
     runs = await gather(*(execute(llm, code) for code in programs))
     answers = [run["answer"] for run in runs]

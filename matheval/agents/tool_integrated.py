@@ -35,8 +35,7 @@ TOOL_REQUEST = (
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     question = [{"role": "user", "content": TOOL_REQUEST.format(question=problem.question)}]
     sampled = params.num_runs > 1
-    sampling = dict(stop=STOPS, temperature=params.sample_temperature if sampled else params.temperature,
-                    top_p=params.sample_top_p if sampled else params.top_p)
+    sampling = dict(stop=STOPS, diverse=sampled)
     first = await llm.generate(question, role="reason", n=params.num_runs, **sampling)
     solutions = await gather(*(carry_on(llm, question, text, reason, params.max_calls, sampling)
                                for text, reason in zip(first.texts, first.finish_reasons)))

@@ -54,8 +54,7 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
         prefix = "".join(f"Step {n}: {step}{STEP_END}" for n, step in enumerate(node.steps, start=1))
         prefix += f"Step {len(node.steps) + 1}:"
         steps = await llm.generate(question + [{"role": "assistant", "content": prefix}], role="expand",
-                                   n=params.expansions, stop=(STEP_END,), temperature=params.sample_temperature,
-                                   top_p=params.sample_top_p)
+                                   n=params.expansions, stop=(STEP_END,), diverse=True)
         children, seen = [], set()
         for text, reason in zip(steps.texts, steps.finish_reasons):
             step = text.strip()
@@ -68,7 +67,7 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     async def score(node: Node) -> None:
         request = SCORE_REQUEST.format(question=problem.question, solution=node.text())
         reply = await llm.generate([{"role": "user", "content": request}], role="score", temperature=0.0,
-                                   max_tokens=min(params.max_tokens, SCORE_TOKENS))
+                                   max_tokens=min(params.generation.max_new_tokens, SCORE_TOKENS))
         node.score = parse_score(reply.text)
 
     frontier, finished, depths = [Node([])], [], []

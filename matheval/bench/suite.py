@@ -256,6 +256,7 @@ class Context:
     def measure_agents(self, job, workload: AgentWorkload, target, count: int, setup_s: float) -> None:
         from ..agents import AGENTS
         from ..agents.base import AgentParams
+        from ..generation import GenerationSettings
         from ..evaluate import EvalConfig, default_concurrency
         from ..prompts import build_messages
 
@@ -268,14 +269,15 @@ class Context:
         target.warm_up([Item(first, [], 4)])
         warmup_s = round(time.perf_counter() - started, 2)
         backend = "transformers" if job.config.startswith("tf-") else job.config.split("-")[0]
-        concurrency = default_concurrency(EvalConfig(backend=backend, batch_size=getattr(target, "batch", None) or 1))
+        concurrency = default_concurrency(EvalConfig(backend=backend, batch_size=getattr(target, "batch", None)))
         done = []
         for agent_run in workload.runs:
             if agent_run.agent not in AGENTS:
                 self.skip(job, f"agent {agent_run.agent!r} is not in matheval.agents.AGENTS in this checkout "
                                "(the agents branch adds it)", workload.family, agent_run.label)
                 continue
-            params = AgentParams(max_tokens=max(workload.length_pool), **agent_run.params)
+            params = AgentParams(generation=GenerationSettings(max_new_tokens=max(workload.length_pool)),
+                                 **agent_run.params)
             forced = ForcedEngine(engine, self.source.tokenizer, workload.length_pool, workload.filler_ids)
             reset_prefix_cache(engine)
             before = target.stats()

@@ -285,12 +285,10 @@ class TransformersFamily:
             return ContinuousTarget(self.backend.model, self.backend.tokenizer, self.device)
         batch = spec.batch
         if batch == "auto":
-            from .. import engines
+            from ..engines.transformers_engine import static_batch_size
 
-            if not hasattr(engines, "static_batch_size"):
-                raise Skip("this checkout's transformers backend has no --batch_size auto (engines.static_batch_size)")
-            batch = engines.static_batch_size(self.backend, EngineOptions(batch_size="auto", device=self.device,
-                                                                          extra={"max_new_tokens": MAX_OUTPUT}))
+            batch = static_batch_size(self.backend, EngineOptions(batch_size="auto", device=self.device,
+                                                                  max_new_tokens=MAX_OUTPUT))
         engine = self.first if batch == 1 else Batcher(self.backend, batch_size=int(batch))
         return EngineTarget(spec.name, engine, int(batch))
 

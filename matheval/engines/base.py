@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from ..errors import UserError
+
 Messages = list[dict]
+DEFAULT_MAX_NEW_TOKENS = 1024  # the one default of --max_new_tokens (generation.GenerationSettings)
 
 
 @dataclass(frozen=True)
@@ -21,12 +24,21 @@ class Sampling:
     else shares its batch. `n > 1` asks for n samples of one prompt (one request, shared prompt).
     """
 
-    max_tokens: int = 1024
+    max_tokens: int = DEFAULT_MAX_NEW_TOKENS
     temperature: float = 0.0
     top_p: float = 1.0
     n: int = 1
     stop: tuple[str, ...] = ()
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        """Every request is checked here, once, whichever backend serves it (user-facing flags are
+        checked earlier, with their names, by generation.GenerationSettings)."""
+        if self.n < 1 or self.max_tokens < 1:
+            raise UserError(f"sampling needs n >= 1 and max_tokens >= 1, got n={self.n}, max_tokens={self.max_tokens}")
+        if not 0.0 < self.top_p <= 1.0 or not self.temperature >= 0.0:
+            raise UserError(f"sampling needs 0 < top_p <= 1 and temperature >= 0, got top_p={self.top_p}, "
+                            f"temperature={self.temperature}")
 
     @property
     def greedy(self) -> bool:
@@ -109,17 +121,29 @@ class Engine(Protocol):
 
 @dataclass
 class EngineOptions:
-    """Backend construction options gathered from the CLI; each backend reads what it needs."""
+    """Backend construction options, checked here once; each backend reads what it needs, and
+    `engines.ignored_options` names what the chosen backend does not read."""
 
-    batch_size: int | str = 1  # an int, or "auto"
+    batch_size: int | str | None = None  # rows per static batch, or "auto"; None: not given (1 where used)
     device: str | None = None  # None: cuda if available, else cpu
     dtype: str | None = None  # None: bf16 on GPU, fp32 on CPU
     seed: int = 0
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS  # the longest answer the run asks for: sizes `auto` batches
     extra: dict = field(default_factory=dict)  # backend-specific (base_url, tensor_parallel_size, ...)
+
+    def __post_init__(self) -> None:
+        size = self.batch_size
+        if size is not None and size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise UserError(f"--batch_size must be a positive integer or 'auto', got {size!r}")
+
+    @property
+    def rows(self) -> int | str:
+        """--batch_size as a static backend uses it: an int (1 when not given) or "auto"."""
+        return 1 if self.batch_size is None else self.batch_size
 
 
 # What `matheval eval` may put in EngineOptions.extra for any backend: each backend's own CLI flags
-# (cli.add_backend_flags) and evaluate's token budget (the auto batch size plans for it). A backend that
-# checks its extra options strictly ignores these, as they belong to another backend or are only a hint.
+# (cli.add_backend_flags). A backend that checks its extra options strictly ignores these, as they belong
+# to another backend (`engines.ignored_options` tells the user).
 SHARED_EXTRA = frozenset({"base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization",
-                          "max_model_len", "max_new_tokens"})
+                          "max_model_len"})

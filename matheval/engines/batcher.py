@@ -172,6 +172,11 @@ class Batcher:
                 if not item.future.done():
                     item.future.set_result(completion)
 
+    def enable_streaming(self) -> None:
+        """--detailed: the backend prints tokens as they are generated, where it can."""
+        if hasattr(self.backend, "enable_streaming"):
+            self.backend.enable_streaming()
+
     def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()

@@ -25,9 +25,11 @@ import time
 
 import torch
 
-from .base import Completion, EngineOptions, EngineStats, Messages, Sampling
+from ..models import ModelRef
+from .base import DEFAULT_MAX_NEW_TOKENS, Completion, EngineOptions, EngineStats, Messages, Sampling
 from .chat import encode_prompt
-from .transformers_engine import cut_at_stop, eos_ids_of, finish_tokens, load_model
+from .hf_loading import load_model, model_eos_ids
+from .stopping import finish_tokens, tail_has_stop
 
 PAGE_SIZE = 256  # tokens per KV-cache page
 CPU_ROWS = 32  # sequences the CPU cache is sized for when --batch_size is 1 or auto
@@ -40,8 +42,8 @@ class ContinuousBackend:
     name = "continuous"
 
     def __init__(self, model_path: str, options: EngineOptions):
-        self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options)
-        self.eos_ids = eos_ids_of(self.model, self.tokenizer)
+        self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options.device, options.dtype)
+        self.eos_ids = model_eos_ids(self.model, self.tokenizer)
         self.options = options
         self.stats = EngineStats()
         self.manager = None
@@ -55,8 +57,7 @@ class ContinuousBackend:
         60% of all RAM); on GPU transformers sizes it from free memory."""
         from transformers import ContinuousBatchingConfig
 
-        rows = self.options.batch_size if isinstance(self.options.batch_size, int) and self.options.batch_size > 1 \
-            else CPU_ROWS
+        rows = self.options.rows if self.options.rows != "auto" and self.options.rows > 1 else CPU_ROWS
         settings = dict(page_size=PAGE_SIZE, per_request_processors=True, seed=self.options.seed,
                         max_requests_per_batch=rows if self.device == "cpu" else None)
         if self.device == "cpu":
@@ -69,7 +70,7 @@ class ContinuousBackend:
         exists only if the shared config sets it to a non-neutral value, hence the placeholders)."""
         from transformers import GenerationConfig
 
-        config = GenerationConfig(do_sample=True, temperature=0.5, top_k=50, top_p=0.9, max_new_tokens=1024,
+        config = GenerationConfig(do_sample=True, temperature=0.5, top_k=50, top_p=0.9, max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
                                   eos_token_id=sorted(self.eos_ids), pad_token_id=self.tokenizer.pad_token_id)
         self.manager = self.model.init_continuous_batching(generation_config=config,
                                                            continuous_batching_config=self.cache_config())
@@ -111,7 +112,7 @@ class ContinuousBackend:
                 future.set_exception(RuntimeError(f"continuous batching failed: {output.error}"))
             elif output.is_finished():
                 future.set_result(list(output.generated_tokens))
-            elif streaming and self.hit_stop(output.generated_tokens, sampling):
+            elif streaming and tail_has_stop(self.tokenizer, output.generated_tokens, sampling.stop):
                 self.manager.cancel_request(request_id)
                 future.set_result(list(output.generated_tokens))
 
@@ -133,11 +134,6 @@ class ContinuousBackend:
             self._in_flight -= 1
         return finish_tokens(self.tokenizer, self.eos_ids, tokens, sampling)
 
-    def hit_stop(self, tokens: list[int], sampling: Sampling) -> bool:
-        """Whether the tail of the generated text holds a stop string (checked on each streamed token)."""
-        tail = max(len(s) for s in sampling.stop) + 8
-        return cut_at_stop(self.tokenizer.decode(tokens[-tail:], skip_special_tokens=True), sampling.stop) is not None
-
     def close(self) -> None:
         if self.manager is not None:
             self.manager.stop(block=True, timeout=10)
@@ -146,3 +142,7 @@ class ContinuousBackend:
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def create(model: ModelRef, options: EngineOptions) -> ContinuousBackend:
+    return ContinuousBackend(model.path, options)

@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..models import MODELS, ModelRef
 from .base import Completion, EngineOptions, EngineStats, Messages, Sampling
 from .chat import continues_assistant, plain_transcript, render_prompt
-from .transformers_engine import cut_at_stop
+from .stopping import cut_at_stop
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_CONCURRENCY = 64
@@ -227,3 +227,7 @@ def describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     text = " ".join(str(getattr(exc, "message", exc)).split())
     return f"HTTP {status}: {text[:200]}" if status else f"{type(exc).__name__}: {text[:200]}"
+
+
+def create(model: ModelRef, options: EngineOptions) -> OpenAIEngine:
+    return OpenAIEngine(model, options)

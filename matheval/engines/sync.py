@@ -13,7 +13,7 @@ import contextlib
 
 from ..models import DEFAULT_MODEL
 from . import create_engine, resolve_model
-from .base import Completion, EngineOptions, Messages, Sampling
+from .base import DEFAULT_MAX_NEW_TOKENS, Completion, EngineOptions, Messages, Sampling
 
 Prompt = str | Messages
 
@@ -24,7 +24,7 @@ def as_messages(prompt: Prompt) -> Messages:
 
 
 class SyncEngine:
-    def __init__(self, backend: str = "transformers", model: str = DEFAULT_MODEL, *, batch_size: int | str = 1,
+    def __init__(self, backend: str = "transformers", model: str = DEFAULT_MODEL, *, batch_size: int | str | None = None,
                  device: str | None = None, dtype: str | None = None, seed: int = 0, **backend_options):
         self.backend = backend
         self.model = resolve_model(backend, model)
@@ -37,7 +37,7 @@ class SyncEngine:
     def stats(self):
         return self.engine.stats
 
-    def complete(self, prompts: list[Prompt], *, max_new_tokens: int = 1024, temperature: float = 0.0,
+    def complete(self, prompts: list[Prompt], *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: list[str] | tuple[str, ...] = (),
                  seed: int | None = None) -> list[Completion]:
         """One Completion per prompt (n texts each). Sampled prompts get seeds seed+0, seed+1, ...

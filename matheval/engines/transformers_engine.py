@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, StoppingCriteria
-from transformers.utils import logging as hf_logging
+from transformers import LogitsProcessor, StoppingCriteria
 
 from ..errors import UserError
+from ..models import ModelRef
 from .base import Completion, EngineOptions, EngineStats, Request, Sampling
 from .chat import encode_prompt
+from .hf_loading import load_model, model_eos_ids
+from .stopping import finish_tokens
 
 
 @dataclass
@@ -33,40 +35,6 @@ class _Row:
     prompt_ids: list[int]
     sampling: Sampling
     seed: int | None
-
-
-def pick_device(requested: str | None) -> str:
-    if requested:
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def pick_dtype(requested: str | None, device: str) -> torch.dtype:
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
-    if requested:
-        if requested not in names:
-            raise UserError(f"unknown --dtype {requested!r}: use one of {', '.join(names)}")
-        return names[requested]
-    return torch.bfloat16 if device.startswith("cuda") else torch.float32
-
-
-def load_tokenizer(path: str):
-    """Left-padding tokenizer with a pad token (decoder-only batches are padded on the left)."""
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    except OSError as exc:
-        raise UserError(f"could not load the tokenizer of {path!r} ({first_line(exc)}): check the model id, "
-                        "your network or HF_TOKEN, or pass a local checkpoint folder") from exc
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class RowSampler(LogitsProcessor):
@@ -138,8 +106,8 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_path: str, options: EngineOptions):
-        self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options)
-        self.eos_ids = eos_ids_of(self.model, self.tokenizer)
+        self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options.device, options.dtype)
+        self.eos_ids = model_eos_ids(self.model, self.tokenizer)
         self.stats = EngineStats()
         self.streamer = None  # set by --detailed: prints the tokens of single-row batches as they come
         self.max_rows: int | None = None  # lowered after an out-of-memory error, kept for the run
@@ -210,6 +178,7 @@ class TransformersBackend:
             top_p=None,
             top_k=None,
             pad_token_id=pad,
+            eos_token_id=sorted(self.eos_ids),  # engines.stopping's set: every backend ends a turn alike
             logits_processor=[RowSampler(rows, self.device)],
             stopping_criteria=[RowStopper(rows, width, self.tokenizer, self.abort)],
             streamer=self.streamer if len(rows) == 1 else None,
@@ -224,6 +193,12 @@ class TransformersBackend:
         self.stats.busy_seconds += time.perf_counter() - started
         return results
 
+    def enable_streaming(self) -> None:
+        """Print the tokens of single-row batches as they are generated (--detailed)."""
+        from transformers import TextStreamer
+
+        self.streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+
     def finish_row(self, row: _Row, generated: list[int]) -> tuple[str, int, str]:
         return finish_tokens(self.tokenizer, self.eos_ids, generated, row.sampling)
 
@@ -237,61 +212,18 @@ class TransformersBackend:
             torch.cuda.empty_cache()
 
 
-def load_model(model_path: str, options: EngineOptions):
-    """The model in eval mode on its device, with its left-padding tokenizer: (model, tokenizer, device, dtype)."""
-    device = pick_device(options.device)
-    dtype = pick_dtype(options.dtype, device)
-    tokenizer = load_tokenizer(model_path)
-    hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
-    try:
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    except OSError as exc:
-        raise UserError(f"could not load model {model_path!r} ({first_line(exc)}): check the model id, "
-                        "your network or HF_TOKEN, or pass a local checkpoint folder") from exc
-    return model.to(device).eval(), tokenizer, device, dtype
+def create(model: ModelRef, options: EngineOptions):
+    """The transformers backend behind a Batcher that gathers rows of --batch_size (`auto`: measured)."""
+    from .batcher import Batcher
+
+    static = TransformersBackend(model.path, options)
+    return Batcher(static, batch_size=static_batch_size(static, options))
 
 
-def eos_ids_of(model, tokenizer) -> set[int]:
-    return set(_as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id])
+def static_batch_size(backend: TransformersBackend, options: EngineOptions) -> int:
+    """--batch_size as rows per static batch; `auto` measures what fits (engines.memory)."""
+    if options.rows != "auto":
+        return options.rows
+    from .memory import auto_batch_size
 
-
-def finish_tokens(tokenizer, eos_ids: set[int], generated: list[int], sampling: Sampling) -> tuple[str, int, str]:
-    """Cut generated tokens at EOS, the token budget, or the first stop string:
-    (text without the stop string, completion tokens, finish reason)."""
-    tokens = generated[: sampling.max_tokens]
-    reason = "length"
-    for position, token in enumerate(tokens):
-        if token in eos_ids:
-            tokens, reason = tokens[: position + 1], "stop"
-            break
-    text = tokenizer.decode(tokens, skip_special_tokens=True)
-    cut = cut_at_stop(text, sampling.stop)
-    if cut is not None:
-        text, reason = cut, "stop"
-        tokens = tokens[: count_tokens_through(tokenizer, tokens, len(cut))]
-    return text, len(tokens), reason
-
-
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
-    """The text before the earliest stop string, or None when no stop string occurs."""
-    positions = [text.find(s) for s in stops if s and s in text]
-    return text[: min(positions)] if positions else None
-
-
-def count_tokens_through(tokenizer, tokens: list[int], chars: int) -> int:
-    """How many tokens it took to produce `chars` characters of text (the stop string's last token
-    included), so token counts match what a server reports for the same stop."""
-    low, high = 1, len(tokens)
-    while low < high:  # smallest n whose decoded text is longer than `chars`
-        middle = (low + high) // 2
-        if len(tokenizer.decode(tokens[:middle], skip_special_tokens=True)) > chars:
-            high = middle
-        else:
-            low = middle + 1
-    return low
-
-
-def _as_list(value) -> list[int]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    return auto_batch_size(backend.model, backend.device, backend.dtype, new_tokens=options.max_new_tokens)

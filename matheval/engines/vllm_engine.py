@@ -21,6 +21,7 @@ import time
 from dataclasses import replace
 
 from ..errors import UserError
+from ..models import ModelRef
 from .base import Completion, EngineOptions, EngineStats, Request
 from .chat import encode_prompt
 
@@ -121,3 +122,10 @@ def to_completion(output) -> Completion:
         completion_tokens=[len(sample.token_ids) for sample in samples],
         finish_reasons=[sample.finish_reason or "stop" for sample in samples],
     )
+
+
+def create(model: ModelRef, options: EngineOptions):
+    """vLLM behind a Batcher that hands it everything pending (up to MAX_PENDING rows) in one call."""
+    from .batcher import Batcher
+
+    return Batcher(VLLMBackend(model.path, options), batch_size=MAX_PENDING)

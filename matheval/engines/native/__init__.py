@@ -19,4 +19,9 @@ Layout, one job per module:
 
 from .engine import NativeEngine
 
-__all__ = ["NativeEngine"]
+
+def create(model, options) -> NativeEngine:
+    return NativeEngine(model.path, options)
+
+
+__all__ = ["NativeEngine", "create"]

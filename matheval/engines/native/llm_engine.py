@@ -9,7 +9,6 @@ and deciding whether its sequence is done (EOS, a stop string, max_tokens, the l
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from matheval.errors import UserError
 
 from ..base import EngineStats, Sampling
+from ..stopping import cut_at_stop, declared_in_folder, eos_token_ids, tail_has_stop
 from .block_manager import BlockManager
 from .config import EngineConfig, ModelConfig
 from .model_runner import ModelRunner
@@ -50,26 +50,14 @@ def load_tokenizer(folder: Path | None):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
-def eos_ids(model_config: ModelConfig, folder: Path | None, tokenizer) -> frozenset[int]:
-    """EOS tokens from config.json, generation_config.json and the tokenizer together (chat models
-    often end turns with a token only one of them names)."""
-    ids = set(model_config.eos_token_ids)
-    generation = folder / "generation_config.json" if folder else None
-    if generation and generation.exists():
-        eos = json.loads(generation.read_text()).get("eos_token_id")
-        ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    if tokenizer is not None and tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return frozenset(ids)
-
-
 class LLMEngine:
     def __init__(self, model_path: str, config: EngineConfig):
         self.config = config
         folder, config_file = locate(model_path, config.load_format)
         self.model_config = ModelConfig.load(config_file)
         self.tokenizer = load_tokenizer(folder)
-        self.eos_ids = eos_ids(self.model_config, folder, self.tokenizer)
+        self.eos_ids = eos_token_ids(*declared_in_folder(folder), self.model_config.eos_token_ids,
+                                     tokenizer=self.tokenizer)
         max_model_len = min(config.max_model_len or self.model_config.max_position_embeddings,
                             self.model_config.max_position_embeddings)  # fmt: skip
         weights = None if config.load_format == "dummy" else folder
@@ -97,10 +85,6 @@ class LLMEngine:
                 f"prompt of {len(prompt_ids)} tokens does not fit the native engine's limit of {self.max_seq_len} "
                 "tokens: shorten it or raise max_model_len"
             )
-        if sampling.n < 1 or sampling.max_tokens < 1:
-            raise UserError("sampling needs n >= 1 and max_tokens >= 1")
-        if not 0.0 < sampling.top_p <= 1.0 or sampling.temperature < 0.0:
-            raise UserError("sampling needs 0 < top_p <= 1 and temperature >= 0")
         if sampling.stop and self.tokenizer is None:
             raise UserError("stop strings need a tokenizer: this model folder has none")
 
@@ -221,17 +205,11 @@ class LLMEngine:
         params = seq.params
         if token in self.eos_ids and not params.ignore_eos:
             return "stop"
-        if params.stop and self._tail_has_stop(seq):
+        if params.stop and tail_has_stop(self.tokenizer, seq.output_ids, params.stop):
             return "stop"
         if seq.reaches_length_limit(len(seq.token_ids)):  # the tokens read back so far
             return "length"
         return None
-
-    def _tail_has_stop(self, seq: Sequence) -> bool:
-        """Decode only the last few tokens: a stop string completed by this token lies within them."""
-        window = max(len(s) for s in seq.params.stop) + 8
-        tail = self.tokenizer.decode(seq.output_ids[-window:], skip_special_tokens=True)
-        return any(s in tail for s in seq.params.stop)
 
     def _seq_done(self, seq: Sequence) -> None:
         request = seq.request
@@ -241,10 +219,9 @@ class LLMEngine:
         texts, reasons = [], []
         for s in request.seqs:
             text, reason = self._final_text(s), s.finish_reason
-            if s.params.stop:
-                cut = min((i for i in (text.find(stop) for stop in s.params.stop) if i >= 0), default=-1)
-                if cut >= 0:
-                    text, reason = text[:cut], "stop"
+            cut = cut_at_stop(text, s.params.stop)
+            if cut is not None:
+                text, reason = cut, "stop"
             texts.append(text)
             reasons.append(reason)
         completion = NativeCompletion(

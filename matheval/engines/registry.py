@@ -1,0 +1,78 @@
+"""Backends by name: what each one is, which shared options it reads, and how to build it.
+
+Backend modules are imported on first use, so a missing optional dependency (vLLM, say) only matters to
+whoever chooses that backend, and then as a one-line error that says how to install it. Each module
+exposes `create(model, options) -> Engine`; adding a backend is one module and one row here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..errors import UserError
+from ..models import ModelRef
+from .base import Engine, EngineOptions
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    module: str  # under matheval.engines
+    summary: str  # what runs the model, and how it batches
+    reads: frozenset[str] = frozenset()  # the shared options (EngineOptions fields and CLI extras) it uses
+    remote: bool = False  # --model names a served model; nothing is loaded here
+
+    def create(self, model: ModelRef, options: EngineOptions) -> Engine:
+        module = importlib.import_module(f"{__package__}.{self.module}")
+        return module.create(model, options)
+
+
+_LOCAL = frozenset({"device", "dtype"})
+BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
+    Backend("transformers", "transformers_engine", "`model.generate` here; static batches gathered by the Batcher",
+            _LOCAL | {"batch_size"}),
+    Backend("continuous", "continuous_engine", "transformers' continuous batching here; paged KV cache",
+            _LOCAL | {"batch_size"}),
+    Backend("native", "native", "matheval's own engine here; continuous batching, paged KV cache, CUDA graphs",
+            _LOCAL | {"max_model_len"}),
+    Backend("vllm", "vllm_engine", "offline `vllm.LLM` here (CUDA GPU); vLLM's scheduler, fed by the Batcher",
+            _LOCAL | {"tensor_parallel_size", "gpu_memory_utilization", "max_model_len"}),
+    Backend("openai", "openai_engine", "any OpenAI-compatible server over HTTP; the server batches",
+            frozenset({"base_url", "api", "max_concurrency"}), remote=True),
+)}
+
+
+def backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise UserError(f"unknown --inference_backend {name!r}: use one of {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def create_engine(name: str, model: ModelRef, options: EngineOptions) -> Engine:
+    return backend(name).create(model, options)
+
+
+def resolve_model(name: str, model: str) -> ModelRef:
+    """What --model means for this backend: local weights to load, or the id a server knows."""
+    if backend(name).remote:
+        from .openai_engine import served_model
+
+        return served_model(model)
+    from ..models import resolve
+
+    return resolve(model)
+
+
+def ignored_options(name: str, options: EngineOptions) -> list[str]:
+    """The flags the user set that this backend does not read, each said once so nothing is ignored silently."""
+    reads = backend(name).reads
+    given = {"batch_size": options.batch_size is not None, "device": options.device is not None,
+             "dtype": options.dtype is not None, **{key: True for key in options.extra}}
+    return [f"--{flag} is not used by the {name} backend" for flag, set_ in given.items()
+            if set_ and flag not in reads and flag in _SHARED_FLAGS]
+
+
+# the options `ignored_options` knows to be user flags (backend-specific extras beyond these are the backend's own)
+_SHARED_FLAGS = frozenset({"batch_size", "device", "dtype", "base_url", "api", "max_concurrency",
+                           "tensor_parallel_size", "gpu_memory_utilization", "max_model_len"})
