@@ -40,6 +40,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def parse_data_parallel(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+
+
 def parse_batch_size(text: str) -> int | str:
     if text == "auto":
         return "auto"
@@ -81,6 +90,12 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--dtype", default=None, help="bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--data_parallel", type=parse_data_parallel, default=None,
+                        help="N engine replicas, each in its own process on its own GPU(s) (or a share of the CPU "
+                             "cores); auto: one per visible GPU (docs/scaling.md)")
+    parser.add_argument("--ray_address", default=None,
+                        help="place the replicas on this Ray cluster: auto, host:port or ray://host:port "
+                             "(pip install 'matheval[ray]')")
     add_backend_flags(parser)
 
 
@@ -116,7 +131,7 @@ def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
         results_dir=args.results_dir, seed=args.seed, detailed=args.detailed, concurrency=args.concurrency,
         fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-        engine_options=backend_extra(args),
+        engine_options=backend_extra(args), data_parallel=args.data_parallel, ray_address=args.ray_address,
     )
     if hasattr(args, "agent"):  # the agent command's flags
         kwargs.update(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,

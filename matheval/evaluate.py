@@ -17,7 +17,8 @@ from tqdm import tqdm
 from . import models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import load_examples, load_problems
-from .engines import EngineOptions, EngineStats, create_engine, ignored_options, resolve_model
+from .engines import EngineOptions, EngineStats, build_engine, ignored_options, resolve_model
+from .engines.base import ReplicasExhausted
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c
 from .metrics import Summary, summarize
@@ -49,6 +50,8 @@ class EvalConfig:
     params: AgentParams = field(default_factory=AgentParams)
     engine_extra: dict = field(default_factory=dict)
     progress: bool = True
+    data_parallel: int | str | None = None  # engine replicas (one per GPU, or a share of the cores); None: in process
+    ray_address: str | None = None  # place the replicas on this Ray cluster
 
     @property
     def label(self) -> str:
@@ -94,6 +97,8 @@ def run_eval(config: EvalConfig) -> Outcome:
     """Load, generate, grade, journal, and write the seed's files. Safe to rerun: it resumes."""
     if config.mode not in MODES:
         raise UserError(f"unknown --mode {config.mode!r}: use one of {', '.join(MODES)}")
+    if config.detailed and (config.data_parallel or config.ray_address):
+        raise UserError("--detailed streams one problem at a time: drop --data_parallel / --ray_address")
     agent = resolve_agent(config.agent)
     model = resolve_model(config.backend, config.model)
     problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count)
@@ -154,11 +159,19 @@ def run_eval(config: EvalConfig) -> Outcome:
                     shutil.rmtree(paths.folder, ignore_errors=True)
                 return Interrupted(interrupted_message(done, total, paths.folder))
 
+            def say(line: str) -> None:
+                log.write(line)
+                print(f"matheval: {line}", file=sys.stderr, flush=True)
+
             with exit_on_ctrl_c(stop_while_loading):
-                engine = create_engine(config.backend, model, options)
+                engine = build_engine(config.backend, model, options, config.data_parallel, config.ray_address, say)
                 if params.verifier:
-                    tools.engines["verifier"] = create_engine(config.backend, verifier, options)
+                    tools.engines["verifier"] = build_engine(config.backend, verifier, options, config.data_parallel,
+                                                             config.ray_address, say)
             log.write(f"model loaded in {time.perf_counter() - started:.1f}s")
+            replicas = len(getattr(engine, "replicas", ())) or 1
+            if config.concurrency is None and replicas > 1:
+                spec.concurrency *= replicas  # each replica gets what one engine would
             spec.tools = tools
             if config.detailed and hasattr(engine, "enable_streaming"):
                 engine.enable_streaming()  # tokens printed as they come, where the backend can
@@ -195,6 +208,12 @@ def run_eval(config: EvalConfig) -> Outcome:
                           seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
                           engine=combined_stats([engine, *tools.engines.values()]) if engine else {},
                           num_runs=params.num_runs)
+        if engine is not None and hasattr(engine, "replica_summaries"):
+            row["data_parallel"] = len(engine.replicas)
+            row["replicas"] = engine.replica_summaries()
+            for each in row["replicas"]:
+                log.write(f"replica {each['replica']} ({each['where']}): {each['problems']} problems, "
+                          f"{each['completion_tokens']} tokens, {each['tokens_per_second']} tok/s")
         write_answers(paths, records)
         if resumed < total:
             append_metrics_row(paths, row)
@@ -211,6 +230,10 @@ def run_eval(config: EvalConfig) -> Outcome:
             shutil.rmtree(paths.folder, ignore_errors=True)
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(interrupted_message(done, total, paths.folder)) from None
+        if isinstance(exc, ReplicasExhausted):
+            log.write(f"stopped: {exc} after {done}/{total} problems")
+            raise UserError(f"{exc}: {done}/{total} problems are saved in {paths.folder}; check the log, then "
+                            "rerun the same command to continue (any --data_parallel)") from None
         raise
     finally:
         journal.close()

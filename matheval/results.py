@@ -35,7 +35,7 @@ CSV_COLUMNS = [
     "ci_low", "ci_high", "tokens", "prompt_tokens", "completion_tokens", "wall_seconds", "tokens_per_second",
     "num_runs", "pass_at_n", "pass_ci_low", "pass_ci_high", "maj_at_n", "maj_ci_low", "maj_ci_high",
     "calls_per_problem", "tokens_per_problem", "seconds_per_problem", "engine_calls", "mean_batch",
-    "resumed", "round", "seed",
+    "resumed", "round", "seed", "data_parallel",
 ]
 
 
@@ -250,6 +250,9 @@ def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
     ]
     if row.get("engine_calls"):
         lines.append(f"Engine:      {row['engine_calls']} calls, mean batch {row['mean_batch']}")
+    for each in row.get("replicas") or ():
+        lines.append(f"Replica {each['replica']}:   {each['problems']} problems, {each['tokens_per_second']:.1f} "
+                     f"completion tokens/s ({each['where']}{'' if each['alive'] else ', died'})")
     lines.append(f"Written:     {row['timestamp']}")
     write_atomic(paths.metrics_txt, "\n".join(lines) + "\n")
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
 from .data.problem import Problem
-from .engines.base import Engine
+from .engines.base import Engine, ReplicaLost
 from .grading import is_equivalent, vote
 from .results import Journal
 
@@ -88,11 +88,16 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
         async with limit:
             if on_start is not None:
                 on_start(problem, run)
-            with track():
-                llm = LLM(engine, spec.seed, problem.id, run, spec.params, tools)
-                started = time.perf_counter()
-                attempt = await spec.agent(problem, llm, spec.params)
-                seconds = time.perf_counter() - started
+            while True:  # once, unless the engine replica serving it dies: then again, on another
+                with track():
+                    llm = LLM(engine, spec.seed, problem.id, run, spec.params, tools)
+                    started = time.perf_counter()
+                    try:
+                        attempt = await spec.agent(problem, llm, spec.params)
+                    except ReplicaLost:
+                        continue
+                    seconds = time.perf_counter() - started
+                break
             record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace)
             journal.append(record)
             if on_record is not None:

@@ -13,7 +13,7 @@ pieces every backend shares (chat rendering, stop handling, HF loading, the stat
 from __future__ import annotations
 
 from .base import Completion, Engine, EngineOptions, EngineStats, Request, Sampling
-from .registry import BACKENDS, Backend, backend, create_engine, ignored_options, resolve_model
+from .registry import BACKENDS, Backend, backend, build_engine, create_engine, ignored_options, resolve_model
 
 __all__ = ["BACKENDS", "Backend", "Completion", "Engine", "EngineOptions", "EngineStats", "Request", "Sampling",
-           "backend", "create_engine", "ignored_options", "resolve_model"]
+           "backend", "build_engine", "create_engine", "ignored_options", "resolve_model"]

@@ -45,6 +45,15 @@ class Sampling:
         return self.temperature <= 0.0
 
 
+class ReplicaLost(RuntimeError):
+    """The engine replica serving a workflow died: nothing it computed for that workflow counts, and the
+    runner runs the whole problem again on another replica."""
+
+
+class ReplicasExhausted(UserError):
+    """Every replica of a data-parallel engine died; the runner stops (finished problems are journaled)."""
+
+
 @dataclass
 class Completion:
     """The n texts generated for one request, with what they cost."""
