@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"matheval.bench.record: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{target}: block written from {args[0]}\n\nFor benchmarks/RESULTS.md (the GPU's section: date, commit, "
+    print(f"{target}: block written from {args[0]}\n\nFor benchmarks/RESULTS.md (the machine's section: date, commit, "
           f"command, the rows that changed):\n\n{summary}")
     return 0
 
