@@ -222,9 +222,9 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", default="full", help="full (GPU) or tiny (CPU tests)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds: skip measurements that would end later; what was measured is written")
-    parser.add_argument("--out", default="benchmarks/results", help="folder of the raw JSON files")
-    parser.add_argument("--results_md", default="benchmarks/RESULTS.md", help="markdown file of the tables")
-    parser.add_argument("--block", default=None, help="RESULTS.md block to replace (default: gpu or cpu)")
+    parser.add_argument("--out", default="results/bench", help="folder of the raw JSON files")
+    parser.add_argument("--results_md", default="results/bench/RESULTS.md", help="markdown file of the tables")
+    parser.add_argument("--block", default=None, help="block of --results_md to replace (default: gpu or cpu)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--data_dir", default=None, help="benchmark files (default: $MATHEVAL_DATA_DIR)")
     parser.add_argument("--work_dir", default=None, help="where the benchmark model folder is written (default: /tmp)")

@@ -1,5 +1,5 @@
 """`matheval bench`: build the model and workloads, measure each (config, workload) in plan order, and
-write the JSON and the RESULTS.md block after every measurement, so a run cut short keeps what it measured."""
+write the JSON and the markdown tables after every measurement, so a run cut short keeps what it measured."""
 
 from __future__ import annotations
 
@@ -16,11 +16,18 @@ from ..errors import UserError
 from . import plan as planning
 from .forced import ForcedEngine, drive_agent
 from .model_source import prepare_model
-from .monitor import GpuMonitor, device_info, measure_ceilings, peak_memory_gb, reset_peak_memory, versions
+from .monitor import (GpuMonitor, device_info, measure_ceilings, peak_memory_gb, reset_peak_memory,
+                      source_commit, versions)
 from .report import add_speedups, render, replace_block, suite_estimate, write_json
 from .roofline import shape_summary, workload_floor
 from .targets import Skip, free_memory, make_family, reset_prefix_cache
 from .workloads import SCALES, WORKLOADS, AgentWorkload, Item, build_workloads, suite_output_means
+
+
+# Outside the tracked tree (results/ is git-ignored): a run records itself in benchmarks/ only when asked to
+# (benchmarks/run_gpu.sh collect, or --results_md benchmarks/history/<date>.md; docs/benchmarks.md).
+DEFAULT_OUT = "results/bench"
+DEFAULT_RESULTS_MD = "results/bench/RESULTS.md"
 
 
 @dataclass
@@ -32,9 +39,9 @@ class BenchConfig:
     configs: list[str] | None = None
     scale: str = "full"
     deadline: float | None = None  # seconds from `started`
-    out: str = "benchmarks/results"
-    results_md: str | None = "benchmarks/RESULTS.md"
-    block: str | None = None  # RESULTS.md block: default "gpu" on a GPU, "cpu" otherwise
+    out: str = DEFAULT_OUT
+    results_md: str | None = DEFAULT_RESULTS_MD
+    block: str | None = None  # the markdown block: default "gpu" on a GPU, "cpu" otherwise
     device: str | None = None
     seed: int = 0
     data_dir: str | None = None
@@ -78,7 +85,8 @@ def run_bench(config: BenchConfig) -> dict:
         log(f"ceilings: {how}")
         bytes_per_value = torch.empty((), dtype=dtype).element_size()
         run = {
-            "meta": {"date": date.today().isoformat(), "device": device_info(device), "versions": versions(),
+            "meta": {"date": date.today().isoformat(), "commit": source_commit(), "device": device_info(device),
+                     "versions": versions(),
                      "ceilings": how, "dtype": str(dtype).replace("torch.", ""), "scale": config.scale,
                      "model": {"display": source.display, "dummy": source.dummy, "suppressed_eos": source.eos_ids,
                                **shape_summary(source.shape, bytes_per_value)},

@@ -6,8 +6,9 @@ same work). Draws are seeded; the draw is part of the workload's definition:
 
 - `throughput` (the workload nano-vllm publishes against vLLM): 256 sequences, prompt and output
   lengths uniform in 100-1024. `rng = numpy.random.default_rng(seed)`; prompt lengths
-  `rng.integers(100, 1025, 256)`, then output lengths the same way (the draw of NATIVE_NOTES.md).
-- `short` (BENCH_ANCHORS.md's batch-size sweep): 256 prompts uniform in 120-280 tokens, 256 output tokens.
+  `rng.integers(100, 1025, 256)`, then output lengths the same way (benchmarks/native_throughput.py
+  draws the same lengths, with random token ids for prompts).
+- `short` (the H100 anchors' batch-size sweep): 256 prompts uniform in 120-280 tokens, 256 output tokens.
   Prompts of both are random single-token words in the model's chat template, sized to the drawn length
   (the template, and SmolLM2's default system prompt, count towards it).
 - `gsm8k`: the real GSM8K test questions in `standard` mode, first 100 and all 1319. Output lengths:
