@@ -1,4 +1,4 @@
-"""The engine interface every backend implements (DESIGN.md, "The engine interface").
+"""The engine interface every backend implements (docs/architecture.md, "The engine interface").
 
 Agents and the runner only see `Engine.generate(messages, sampling) -> Completion`. Static-batching
 backends implement `generate_batch` and sit behind `engines.batcher.Batcher`, which gathers the
