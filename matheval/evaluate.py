@@ -271,7 +271,7 @@ def combined_stats(engines) -> dict:
 # Engines that schedule their own batches (up to 256 sequences by default) are only full when more work is
 # waiting than they run: an agent call in its last tokens, or a workflow between two rounds, leaves its slot
 # to the next problem. 64 problems in flight left the native engine's batch 15-43% full on the agents
-# workload (mean batch 39-109 of 256, benchmarks/history/2026-11-29.md).
+# workload (mean batch 39-109 of 256, benchmarks/history/2026-11-23.md).
 CONTINUOUS_CONCURRENCY = 512
 
 
