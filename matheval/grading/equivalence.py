@@ -131,6 +131,9 @@ def several_parts(answer: str) -> bool:
     ``2 \\text{ and } 5``); ``(1, 2)``, an interval or a plain number with thousands (``1,000``) is one."""
     text = re.sub(r"^\\left\\\{|\\right\\\}$", "", answer.strip())
     text = re.sub(r"^\\\{|\\\}$", "", text)
+    text = re.sub(r"^\\left\s*[(\[]|\\right\s*[)\]]$", "", text)
+    if re.fullmatch(r"[(\[].*[)\]]", text, re.DOTALL):  # a tuple's entries are its parts
+        text = text[1:-1]
     if parse_number(text) is not None:
         return False
     depth = 0

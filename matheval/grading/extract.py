@@ -49,11 +49,13 @@ _NUMBER = re.compile(
 )
 # Math spans: display ($$ $$, \[ \]) may cross lines, inline ($ $, \( \)) may not; \$ is a dollar sign.
 _SPAN = re.compile(
-    r"\$\$(?P<a>.+?)\$\$|\\\[(?P<b>.+?)\\\]|\\\((?P<c>.+?)\\\)|(?<![\\$])\$(?P<d>(?:\\\$|[^$\n])+?)(?<!\\)\$",
+    r"\$\$(?P<a>.+?)\$\$|\\\[(?P<b>.+?)\\\]|\\\((?P<c>.+?)\\\)|(?<![\\$])\$(?P<d>(?:\\\$|[^$\n])+?)(?<!\\)\$"
+    r"|(?P<e>\[\s*\[[^\[\]]*\](?:\s*,\s*\[[^\[\]]*\])*\s*\])",  # and a matrix as a list of rows: [[1, 2], [3, 4]]
     re.DOTALL,
 )
 _SPAN_JOINER = re.compile(r"\s*(?:,\s*(?:and|or)?|and|or)\s*$")
-_BOX_JOINER = re.compile(r"(?:[\s$,;]|\\quad|\\qquad|\\text\s*\{\s*(?:,|and|or)?\s*\}|\band\b|\bor\b)*")
+_BOX_JOINER = re.compile(  # between boxes that are one answer: "\\boxed{2}, \\boxed{5}", "$x = \\boxed{-1}$ or $x = $"
+    r"(?:[\s$,;]|\\quad|\\qquad|\\text\s*\{\s*(?:,|and|or)?\s*\}|\band\b|\bor\b|[A-Za-z](?:_\{?\w+\}?)?\s*=)*")
 _COPULA = re.compile(r"\s(?:is|are|equals|was|be)\s|\s=\s", re.IGNORECASE)
 _COMMANDS = re.compile(r"\\[A-Za-z]+\*?(?:\{[A-Za-z ]*\})?")  # \\begin{pmatrix}, \\text{cm}
 _PROSE_WORD = re.compile(r"(?<![\w\\])[A-Za-z]{2,}(?![\w^_({])")  # not "2ab", "\\sin", "xy^2"
@@ -91,7 +93,7 @@ def find_answer(text: str, finish_reason: str | None = None, *, bare: bool = Fal
         return Found(None, None, True)
     if bare:
         whole = _clean(part)
-        if "\n" not in whole and 0 < len(whole) <= _BARE_ANSWER_CHARS and looks_bare(whole):
+        if "\n" not in whole and "$" not in whole and 0 < len(whole) <= _BARE_ANSWER_CHARS and looks_bare(whole):
             return Found(whole, "bare", False)
     answer, rule = _final_statement(part)
     return Found(answer, rule, False)
