@@ -93,7 +93,7 @@ def find_answer(text: str, finish_reason: str | None = None, *, bare: bool = Fal
         return Found(None, None, True)
     if bare:
         whole = _clean(part)
-        if "\n" not in whole and "$" not in whole and 0 < len(whole) <= _BARE_ANSWER_CHARS and looks_bare(whole):
+        if "\n" not in whole and not re.search(r"(?<!\\)\$", whole) and 0 < len(whole) <= _BARE_ANSWER_CHARS and looks_bare(whole):
             return Found(whole, "bare", False)
     answer, rule = _final_statement(part)
     return Found(answer, rule, False)
