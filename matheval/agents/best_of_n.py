@@ -35,7 +35,7 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     samples = await llm.generate(messages, role="sample", n=params.num_runs,
                                  temperature=params.sample_temperature, top_p=params.sample_top_p)
     candidates = samples.texts
-    answers = [extract_answer(text) for text in candidates]
+    answers = [extract_answer(text, reason) for text, reason in zip(candidates, samples.finish_reasons)]
     judged = [i for i, answer in enumerate(answers) if answer is not None]
 
     async def judge(index: int) -> str:
