@@ -77,7 +77,16 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--dtype", default=None, help="bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    add_grader_flag(parser)
     add_backend_flags(parser)
+
+
+def add_grader_flag(parser: argparse.ArgumentParser) -> None:
+    from .grading.graders import DEFAULT_GRADER, GRADERS
+
+    parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER,
+                        help="who decides correctness: matheval, plain math-verify, or lm-eval's GSM8K regexes "
+                             "(needs the lm-eval extra); docs/grading.md")
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +121,7 @@ def eval_config(args: argparse.Namespace, agent: str = "standard"):
         backend=args.inference_backend, batch_size=args.batch_size, data_dir=args.data_dir,
         results_dir=args.results_dir, seed=args.seed, detailed=args.detailed, concurrency=args.concurrency,
         fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
+        grader=args.grader,
     )
     config.params.max_tokens = args.max_new_tokens
     config.engine_extra.update(backend_extra(args))
@@ -248,6 +258,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_regrade(args: argparse.Namespace) -> int:
+    from .regrade import describe, regrade
+
+    for line in describe(regrade(args.results_dirs, grader=args.grader, audit=args.audit)):
+        print(line)
+    return 0
+
+
 def add_report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
                         help="a results folder (every run folder inside it is read) or individual run folders")
@@ -274,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="the summary table of result folders in the terminal")
     add_report_flags(compare)
     compare.set_defaults(func=cmd_compare)
+    regrade = commands.add_parser("regrade", help="grade saved responses again (no generation); --audit compares graders")
+    add_report_flags(regrade)
+    add_grader_flag(regrade)
+    regrade.add_argument("--audit", action="store_true",
+                         help="also grade every response with every available grader and list the disagreements")
+    regrade.set_defaults(func=cmd_regrade)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)

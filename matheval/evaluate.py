@@ -17,6 +17,7 @@ from tqdm import tqdm
 from . import models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import load_examples, load_problems
+from .grading.graders import get_grader
 from .engines import EngineOptions, EngineStats, create_engine, resolve_model
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c
@@ -49,6 +50,7 @@ class EvalConfig:
     params: AgentParams = field(default_factory=AgentParams)
     engine_extra: dict = field(default_factory=dict)
     progress: bool = True
+    grader: str = "matheval"  # who decides `correct`: matheval, math-verify, lm-eval (grading.graders)
 
     @property
     def label(self) -> str:
@@ -85,6 +87,7 @@ def run_eval(config: EvalConfig) -> Outcome:
     if config.mode not in MODES:
         raise UserError(f"unknown --mode {config.mode!r}: use one of {', '.join(MODES)}")
     agent = resolve_agent(config.agent)
+    get_grader(config.grader)  # an unknown grader or a missing lm-eval fails here, before the model loads
     model = resolve_model(config.backend, config.model)
     problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count)
     if not problems:
@@ -105,13 +108,15 @@ def run_eval(config: EvalConfig) -> Outcome:
     identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
                 "backend": config.backend,
                 "seed": config.seed, "runs": config.runs, "params": params.identity()}
+    if config.grader != "matheval":  # verdicts of two graders are never mixed in one file
+        identity["grader"] = config.grader
     journal = Journal(paths.journal, identity)
     log = RunLog(paths.log)
     resumed = len(journal.records)
     total = len(problems) * config.runs
     spec = RunSpec(problems, agent, params, seed=config.seed, runs=config.runs,
                    concurrency=config.concurrency or default_concurrency(config),
-                   keep_trace=config.agent != "standard")
+                   keep_trace=config.agent != "standard", grader=config.grader)
     log.write(f"start model={model.display} dataset={config.dataset} count={len(problems)} mode={config.label} "
               f"backend={config.backend} batch_size={config.batch_size} seed={config.seed} resumed={resumed}/{total}")
     if resumed:

@@ -16,6 +16,7 @@ from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
 from .data.problem import Problem
 from .engines.base import Engine
 from .grading import extract_answer, grade, is_equivalent, vote
+from .grading.graders import DEFAULT_GRADER, get_grader
 from .results import Journal
 
 
@@ -29,9 +30,11 @@ class RunSpec:
     concurrency: int = 64
     keep_trace: bool = True
     tools: Tools | None = None  # other engines and the sandbox, shared by every workflow
+    grader: str = DEFAULT_GRADER  # who decides `correct` (matheval.grading.graders)
 
 
-def grade_attempt(problem: Problem, attempt: Attempt, finish_reason: str | None = None) -> dict:
+def grade_attempt(problem: Problem, attempt: Attempt, finish_reason: str | None = None,
+                  grader: str = DEFAULT_GRADER) -> dict:
     """Correctness of the final answer, and of each candidate for pass@N / maj@N.
 
     When the answer is the response's own (most agents), the response is graded with its finish reason, so
@@ -44,6 +47,9 @@ def grade_attempt(problem: Problem, attempt: Attempt, finish_reason: str | None 
     else:
         graded = {"extracted": attempt.answer, "correct": is_equivalent(attempt.answer, problem.answer),
                   "truncated": False}
+    if grader != DEFAULT_GRADER:  # a peer grader decides the final verdict; candidates stay ours
+        peer = get_grader(grader)(attempt.response, problem.answer, finish_reason)
+        graded.update(extracted=peer.extracted, correct=peer.correct, grader=grader)
     if attempt.samples:
         graded["samples"] = attempt.samples
         graded["samples_correct"] = [s is not None and is_equivalent(s, problem.answer) for s in attempt.samples]
@@ -62,7 +68,8 @@ def response_finish_reason(response: str, calls: list) -> str | None:
     return None
 
 
-def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool) -> dict:
+def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool,
+                grader: str = DEFAULT_GRADER) -> dict:
     calls = llm.finished_calls
     finish_reason = calls[-1].finish_reasons[0] if calls and calls[-1].finish_reasons else None
     record = {
@@ -71,7 +78,7 @@ def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds:
         "question": problem.question,
         "gold": problem.answer,
         "response": attempt.response,
-        **grade_attempt(problem, attempt, response_finish_reason(attempt.response, calls) or finish_reason),
+        **grade_attempt(problem, attempt, response_finish_reason(attempt.response, calls) or finish_reason, grader),
         "prompt_tokens": sum(c.prompt_tokens for c in calls),
         "completion_tokens": sum(sum(c.completion_tokens) for c in calls),
         "calls": len(calls),
@@ -113,7 +120,7 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
                 started = time.perf_counter()
                 attempt = await spec.agent(problem, llm, spec.params)
                 seconds = time.perf_counter() - started
-            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace)
+            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader)
             journal.append(record)
             if on_record is not None:
                 on_record(record)
