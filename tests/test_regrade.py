@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -125,3 +126,40 @@ def test_regrade_recomputes_agent_candidates_from_the_trace(tmp_path):
         assert restored["samples_correct"] == expected["samples_correct"]
         assert restored["previous"]["samples"] == ["spoiled"] * len(expected["samples"])
         assert restored["correct"] == expected["correct"] and restored["response"] == expected["response"]
+
+
+def test_report_shows_grader_disagreements(run_copy, tmp_path):
+    """The audit's disagreements in the HTML report: a section listing them, and a problem-card filter that
+    shows exactly their cards (in headless Chromium when it is installed)."""
+    from matheval.report import write_report
+    from test_report import CHROMIUM, Chromium
+
+    journal, _ = files(run_copy)
+    header, records = read_journal(journal)
+    records[0]["response"], records[0]["gold"] = r"So the name is \boxed{Amy}.", "May"
+    records[2]["response"], records[2]["gold"] = r"Hence $y \leq 7$ holds.", r"y \le 7"
+    write_journal(journal, header, records)
+    outcome = regrade([run_copy], audit=True)
+    disagreeing = {item.id for item in outcome.disagreements}
+    assert records[0]["id"] in disagreeing
+    output, _ = write_report([run_copy], tmp_path / "report.html")
+    page = output.read_text()
+    assert 'id="disagreements"' in page and 'value="disagree"' in page
+    assert len(re.findall(r'<article [^>]*data-disagree="1"', page)) == len(disagreeing)
+    if CHROMIUM is None:
+        pytest.skip("the page's static checks passed; opening it needs Chromium (apt-get install -y chromium)")
+    browser = Chromium(tmp_path / "profile")
+    try:
+        browser.open(output)
+        rows = browser.evaluate("document.querySelectorAll('table.disagreements tbody tr').length")
+        assert rows == len(outcome.disagreements)
+        graders = browser.evaluate("[...document.querySelectorAll('table.disagreements th')].map(t => t.textContent)")
+        assert {"matheval", "math-verify"} <= set(graders)
+        browser.evaluate("document.querySelector('.filter input[value=disagree]').click()")
+        shown = browser.evaluate("[...document.querySelectorAll('.problem')].filter(p => p.offsetParent !== null)"
+                                 ".map(p => p.dataset.pid)")
+        assert set(shown) == disagreeing
+        assert browser.evaluate("document.querySelector('.filter .shown').textContent").startswith(f"{len(disagreeing)} of")
+        assert browser.errors == [] and browser.dialogs == []
+    finally:
+        browser.close()
