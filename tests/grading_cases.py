@@ -188,3 +188,8 @@ _add("exact_rules", [
     (r"\boxed{100000000000000000001}", "100000000000000000000", False),
     (r"\boxed{\textbf{(073)}}", "073", True),
 ])
+
+_add("long_decimal", [
+    (r"\boxed{13.287197}", r"\frac{3840}{289}", False),  # 8 digits, but a rounding to 6 places
+    (r"\boxed{13.2871972}", r"\frac{3840}{289}", True),
+])

@@ -4,9 +4,11 @@
 ``2.5e4`` and ``2.5 \\times 10^{4}`` are numbers; a decimal comma (``3,75``) is one only where the caller
 says the gold answer is a decimal. Values are rationals, so 12.5 is never 12.
 
-The long-decimal rule: a decimal written with at least ``LONG_DECIMAL_DIGITS`` significant digits equals
-an exact value when it is that value rounded or cut at its last written digit (``0.142857142857`` is
-1/7). Shorter decimals must be exact: 0.333333 is not 1/3, 0.473684 is not 9/19, and 12.5 is not 12.
+The long-decimal rule: a decimal written with at least ``LONG_DECIMAL_DIGITS`` significant digits and
+at least ``LONG_DECIMAL_PLACES`` digits after the point equals an exact value when it is that value rounded
+or cut at its last written digit (``0.142857142857`` and ``0.14285714`` are 1/7). Shorter decimals must be
+exact: 0.333333 is not 1/3, 0.473684 is not 9/19, 13.287197 (a rounding to 6 places) is not 3840/289, and
+12.5 is not 12.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 LONG_DECIMAL_DIGITS = 8
+LONG_DECIMAL_PLACES = 7  # more than the 6 places a calculator-style rounding (and math-verify) uses
 
 _TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|rm)\s*\{([^{}]*)\}")
 _PLAIN = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|[+-]?\.\d+"
@@ -83,9 +86,9 @@ def decimal_matches(value: Fraction, written: str) -> bool:
     if not _DECIMAL.fullmatch(written):
         return False
     digits = written.lstrip("+-").replace(".", "").lstrip("0")
-    if len(digits) < LONG_DECIMAL_DIGITS:
-        return False
     places = len(written.split(".", 1)[1])
+    if len(digits) < LONG_DECIMAL_DIGITS or places < LONG_DECIMAL_PLACES:
+        return False
     scale = 10**places
     target = Fraction(written) * scale
     scaled = value * scale
