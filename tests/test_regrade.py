@@ -163,3 +163,15 @@ def test_report_shows_grader_disagreements(run_copy, tmp_path):
         assert browser.errors == [] and browser.dialogs == []
     finally:
         browser.close()
+
+
+def test_eval_with_a_peer_grader(tmp_path, capsys):
+    """--grader on a real evaluation: the peer's verdicts in the records, the grader in the run's identity."""
+    outcome = tiny_eval(tmp_path, grader="math-verify", max_tokens=16)
+    journal, answers = files(outcome.paths.folder)
+    header, records = read_journal(journal)
+    assert json.loads(header)["identity"]["grader"] == "math-verify"
+    assert all(r["grader"] == "math-verify" for r in records)
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", "--grader", "sympy"])
+    assert stopped.value.code == 2 and "invalid choice: 'sympy'" in capsys.readouterr().err
