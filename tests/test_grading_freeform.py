@@ -24,7 +24,7 @@ def test_freeform_case(name, response, gold, expected):
 
 def test_no_class_is_below_plain_math_verify(capsys):
     """Agreement with the expected verdicts, per class: matheval against plain math-verify (measured on
-    2026-12-01: matheval 136/136, math-verify 113/136)."""
+    2026-12-01: matheval 138/138, math-verify 114/138)."""
     ours, peer, sizes = defaultdict(int), defaultdict(int), defaultdict(int)
     plain = get_grader("math-verify")
     for name, response, gold, expected in CASES:
@@ -138,3 +138,9 @@ def test_lm_eval_grader_reads_gsm8k_like_lm_eval():
     assert lm_eval("She pays 2 * 9 = 18 dollars.\n#### 18", "18").correct
     assert lm_eval("So she has $1,250.", "1250").correct  # its regexes drop "," and "$"
     assert not lm_eval(r"So $\boxed{\frac{1}{2}}$", r"\frac{1}{2}").correct  # the last number only
+
+
+def test_grade_takes_other_reasoning_markers():
+    response = "<|begin_of_thought|>maybe 3<|end_of_thought|> so \\boxed{4}"
+    assert grade(response, "4", markers=("<|begin_of_thought|>", "<|end_of_thought|>")).correct
+    assert grade("<|begin_of_thought|>maybe 3", "3", markers=("<|begin_of_thought|>", "<|end_of_thought|>")).truncated

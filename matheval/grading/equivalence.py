@@ -24,7 +24,8 @@ from functools import lru_cache
 
 from matheval.errors import UserError
 from matheval.grading.extract import box_contents, clean_answer, explicit_answer, find_answer
-from matheval.grading.numbers import parse_number
+from matheval.grading.numbers import TEXT_COMMAND, parse_number
+from matheval.grading.reasoning import THINK_CLOSE, THINK_OPEN
 from matheval.grading.worker import symbolic_check
 
 DEFAULT_TIMEOUT = 5.0
@@ -43,10 +44,11 @@ class Grade:
     rule: str | None = field(default=None, compare=False)
 
 
-def grade(response: str, gold: str, timeout: float = DEFAULT_TIMEOUT, finish_reason: str | None = None) -> Grade:
-    """Extract the answer from `response` and compare it with `gold`."""
+def grade(response: str, gold: str, timeout: float = DEFAULT_TIMEOUT, finish_reason: str | None = None,
+          markers: tuple[str, str] = (THINK_OPEN, THINK_CLOSE)) -> Grade:
+    """Extract the answer from `response` (its part after the reasoning `markers`) and compare it with `gold`."""
     _check_timeout(timeout)
-    found = find_answer(response or "", finish_reason, bare=True)
+    found = find_answer(response or "", finish_reason, bare=True, markers=markers)
     correct = found.answer is not None and _equal(gold, found.answer, timeout)
     return Grade(found.answer, correct, found.truncated, found.rule)
 
@@ -161,7 +163,6 @@ def _joined(answer: str) -> str:
 # ---- exact rules -------------------------------------------------------------------------------------
 
 _DECORATION = re.compile(r"\\left|\\right|\\displaystyle|\\[,;:! ]|~|\s+")
-_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|rm)\s*\{([^{}]*)\}")
 
 
 def _canonical(answer: str) -> str:
@@ -180,7 +181,7 @@ def _words(answer: str) -> str | None:
     Worded means letters only with at least one word of three or more letters: shorter tokens (``C``,
     ``xy``) are left to math-verify, which reads them as choices or products of variables.
     """
-    text = _TEXT_COMMAND.sub(lambda m: m.group(1), answer)
+    text = TEXT_COMMAND.sub(lambda m: m.group(1), answer)
     text = re.sub(r"[().,]", " ", text)
     text = " ".join(text.split())
     if not _WORDED.fullmatch(text) or not re.search(r"[A-Za-z]{3}", text):

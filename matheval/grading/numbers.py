@@ -21,7 +21,7 @@ from fractions import Fraction
 LONG_DECIMAL_DIGITS = 8
 LONG_DECIMAL_PLACES = 7  # more than the 6 places a calculator-style rounding (and math-verify) uses
 
-_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|rm)\s*\{([^{}]*)\}")
+TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|rm)\s*\{([^{}]*)\}")
 _PLAIN = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|[+-]?\.\d+"
 _ARGUMENT = rf"\{{(?:{_PLAIN})\}}|\d"
 _FRACTION = re.compile(
@@ -58,7 +58,7 @@ def parse_number(answer: str, decimal_comma: bool = False) -> Number | None:
 
     A percentage may mean either value (``50\\%`` is 50 or 0.5): gold answers write it both ways.
     """
-    text = _TEXT_COMMAND.sub(lambda m: " " + m.group(1) + " ", answer)
+    text = TEXT_COMMAND.sub(lambda m: " " + m.group(1) + " ", answer)
     text = re.sub(r"\\[,;:!]", "", text).replace("{,}", ",").replace("\u2212", "-")  # 1\\,000 10{,}000 −5
     text = re.sub(r"\\ |~|\\\$|\$", " ", text).strip()
     text = _ASSIGNMENT.sub("", text)
