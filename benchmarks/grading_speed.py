@@ -13,7 +13,7 @@ grader must give.
     .venv/bin/python benchmarks/grading_speed.py --math-verify   # plain math-verify too (minutes)
     PYTHONPATH=/path/to/other/checkout .venv/bin/python benchmarks/grading_speed.py   # another version
 
-One process, one thread, cold caches. Prints a summary and writes benchmarks/results/grading-<date>.json.
+One process, one thread, cold caches. Prints a summary and writes benchmarks/results/<date>-cpu-grading.json.
 """
 
 from __future__ import annotations
@@ -203,8 +203,8 @@ def main() -> None:
               f"math-verify {totals['math-verify']}/{totals['cases']}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = "head" if Path(matheval.__file__).resolve().is_relative_to(REPO) else "other"
-    path = out / f"grading-{result['date']}-{tag}.json"
+    tag = "" if Path(matheval.__file__).resolve().is_relative_to(REPO) else "-other-checkout"
+    path = out / f"{result['date']}-cpu-grading{tag}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {path}")
 
