@@ -88,7 +88,12 @@ def regrade_config(folder: Path, stem: str, grader_name: str, grader, auditors: 
     if not journal.exists():
         raise UserError(f"{answers} has no journal beside it ({journal.name}): regrade needs the journal")
     header, records = read_journal(journal)
-    agent = header.get("identity", {}).get("agent", "standard")
+    identity = header.setdefault("identity", {})
+    agent = identity.get("agent", "standard")
+    if grader_name == DEFAULT_GRADER:  # the grader is part of the run's identity, as `eval --grader` writes it
+        identity.pop("grader", None)
+    else:
+        identity["grader"] = grader_name
     where = f"{folder}/{stem}"
     regraded = []
     for record in records:

@@ -99,6 +99,8 @@ def test_regrade_with_a_peer_grader_and_bad_input(run_copy, tmp_path, capsys):
     assert main(["regrade", str(run_copy), "--grader", "math-verify"]) == 0
     _, after = read_journal(files(run_copy)[0])
     assert all(r["grader"] == "math-verify" and r["previous"]["grader"] == "matheval" for r in after)
+    header, _ = read_journal(files(run_copy)[0])
+    assert json.loads(header)["identity"]["grader"] == "math-verify"  # a resume cannot mix graders
     assert main(["regrade", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
