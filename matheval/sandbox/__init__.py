@@ -24,7 +24,8 @@ each:
 """
 
 from .pool import SandboxPool, run_python, sandbox_capabilities
-from .records import DEFAULT_PRELOAD, LAYER_LOSS, LAYERS, SandboxLimits, SandboxResult, SandboxViolation
+from .records import (DEFAULT_PRELOAD, LAYER_LOSS, LAYERS, SandboxLimits, SandboxResult, SandboxViolation,
+                      applicable_layers)
 
 __all__ = [
     "DEFAULT_PRELOAD",
@@ -34,6 +35,7 @@ __all__ = [
     "SandboxPool",
     "SandboxResult",
     "SandboxViolation",
+    "applicable_layers",
     "run_python",
     "sandbox_capabilities",
 ]

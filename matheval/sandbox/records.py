@@ -15,8 +15,8 @@ LAYERS = ("process_group", "rlimits", "uid_switch", "user_namespace", "network_n
           "mount_namespace", "landlock", "seccomp", "cgroup_memory", "no_new_privs", "audit_hook")
 
 LAYER_LOSS = {
-    "uid_switch": "(not root) programs run as the calling user",
-    "user_namespace": "(not root) no namespaces can be built without root",
+    "uid_switch": "programs keep root's uid (file permissions do not bind them)",
+    "user_namespace": "without root, no network, IPC or mount namespace can be built",
     "network_namespace": "networking is refused only by seccomp and Landlock",
     "ipc_namespace": "System V and POSIX IPC are refused only by seccomp",
     "mount_namespace": "the host's files are hidden only by Landlock (their names and sizes stay visible)",
@@ -26,6 +26,11 @@ LAYER_LOSS = {
     "no_new_privs": "seccomp and Landlock cannot be installed",
 }
 """What a program could do more where a layer is missing (shown by `matheval check`)."""
+
+
+def applicable_layers(is_root: bool) -> tuple[str, ...]:
+    """Root switches uid and needs no user namespace; other users cannot switch uid and need one."""
+    return tuple(name for name in LAYERS if name != ("user_namespace" if is_root else "uid_switch"))
 
 
 @dataclass
