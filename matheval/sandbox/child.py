@@ -11,7 +11,7 @@ import json
 import os
 import signal
 
-from . import cgroup, landlock, namespaces, seccomp
+from . import cgroup, landlock, mountview, namespaces, seccomp
 from .audithook import audit_hook
 from .libc import PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, drop_capabilities, prctl, try_write
 from .limits import set_rlimits, switch_uid
@@ -40,7 +40,8 @@ def read_code() -> str:
 
 def main(job: dict, config: dict, zygote_pid: int) -> int:
     """Never raises; returns the exit code."""
-    keep = {0, 1, 2, STATUS_FD, CODE_FD} | ({config["landlock_fd"]} if config.get("landlock_fd") else set())
+    view = config.get("view_namespace") or {}
+    keep = {0, 1, 2, STATUS_FD, CODE_FD, config.get("landlock_fd"), view.get("mnt"), view.get("user")} - {None}
     close_all_except(keep)  # the zygote's socket and pidfds, the other programs' descriptors
     try:
         code = read_code()
@@ -76,12 +77,16 @@ def enter_sandbox(job: dict, config: dict, zygote_pid: int) -> dict:
         layers["cgroup_memory"] = cgroup.join(job["cgroup"])
     is_root = os.geteuid() == 0
     uid = config["uid_base"] + os.getpid()
-    entered = namespaces.enter(is_root, disabled)
+    view = config.get("view_namespace")
+    if view and view["user"] is not None:
+        mountview.join_user_namespace(view)
+    entered = namespaces.enter(is_root, in_user_namespace=bool(view and view["user"] is not None),
+                               disabled=disabled)
     layers["user_namespace"] = "user" in entered
     layers["network_namespace"] = "net" in entered
     layers["ipc_namespace"] = "ipc" in entered
-    if "mount" in entered:
-        namespaces.enter_view(config["view"], workdir, limits["max_file_bytes"], uid if is_root else None)
+    if view:
+        mountview.enter(view, workdir, limits["max_file_bytes"], uid if is_root else None)
         layers["mount_namespace"] = True
     else:
         if is_root:
@@ -99,8 +104,9 @@ def enter_sandbox(job: dict, config: dict, zygote_pid: int) -> dict:
     layers["no_new_privs"] = prctl(PR_SET_NO_NEW_PRIVS, 1)
     if layers["no_new_privs"] and "landlock" not in disabled:
         layers["landlock"] = landlock.restrict(workdir, config.get("landlock_fd"), config["landlock_abi"])
-    if config.get("landlock_fd"):
-        os.close(config["landlock_fd"])
+    for fd in (config.get("landlock_fd"), (view or {}).get("mnt"), (view or {}).get("user")):
+        if fd is not None:  # the Landlock ruleset and the view's namespaces: applied, so closed
+            os.close(fd)
     if layers["no_new_privs"] and "seccomp" not in disabled:
         layers["seccomp"] = seccomp.install(os.getpid())
     reset_interpreter(workdir)

@@ -1,8 +1,9 @@
 """The pool's side of a zygote: start it, hand it programs, read their output, decide their results.
 
 One I/O thread per zygote owns every descriptor: the zygote's socket, and each running program's code
-(a memfd), stdout, stderr and status pipes, so callers never block. At most `workers` programs are
-handed to the zygote at a time; the rest wait here. A program's bytes go from this process straight to
+(a memfd), stdout, stderr and status pipes, so callers never block. At most 2 x `workers` programs
+are handed to the zygote at a time (it runs `workers` and has the next ones ready to fork); the rest
+wait here. A program's bytes go from this process straight to
 its child and back; the zygote never reads them."""
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ class Connection:
                 job, name = key.data
                 if key.fd in job.streams:
                     self._read(job, key.fd)
-        while self.waiting and len(self.running) < self.workers:
+        while self.waiting and len(self.running) < 2 * self.workers:
             if not self._launch(self.waiting.popleft()):
                 return False
         return True
@@ -308,6 +309,7 @@ class ZygoteClient:
     def __init__(self, workers: int, preload: tuple[str, ...], python_guard: bool = True,
                  disabled: tuple[str, ...] = ()):
         self._config = {
+            "workers": workers,
             "preload": list(preload),
             "importable": list(DEFAULT_PRELOAD),  # what programs may import (preloaded or not)
             "python_guard": python_guard,

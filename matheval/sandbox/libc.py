@@ -68,8 +68,9 @@ def libc():
                                  ctypes.c_char_p]
         handle.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         handle.unshare.argtypes = [ctypes.c_int]
+        handle.setns.argtypes = [ctypes.c_int, ctypes.c_int]
         handle.syscall.restype = ctypes.c_long
-        for name in ("prctl", "capset", "capget", "syscall"):
+        for name in ("prctl", "capset", "capget", "syscall", "setns"):
             getattr(handle, name)  # resolve now
         _LIBC = handle
     return _LIBC

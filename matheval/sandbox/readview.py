@@ -115,8 +115,7 @@ def compute(allowed_packages: set[str], scratch_root: str) -> ReadView:
     grants += [d for d in map(_real_dir, SYSTEM_DIRS) if d]
     dirs = sorted({p for p in grants if os.path.isdir(p)})
     files = sorted({p for p in grants if os.path.isfile(p)} | {p for p in SYSTEM_FILES if os.path.isfile(p)}
-                   | {p for p in DEVICE_FILES if os.path.exists(p)}
-                   | ({os.path.realpath(sys.executable)} if os.path.isfile(os.path.realpath(sys.executable)) else set()))
+                   | {p for p in DEVICE_FILES if os.path.exists(p)})
     granted_packages = set(package_paths(allowed_packages, sites))
     hidden = set()
     for folder in dirs:

@@ -70,6 +70,8 @@ def decide(exit_facts: dict, limits: SandboxLimits, status: dict, stderr_tail: b
     """(exit_code, timed_out, error) from the zygote's exit facts and the child's status line."""
     if "start_error" in exit_facts:
         return None, False, f"sandbox could not start: {clean_line(str(exit_facts['start_error']))}"
+    if exit_facts.get("cancelled_before_start"):
+        return None, False, "cancelled"
     wait_status = int(exit_facts["wait_status"])
     exit_code = os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else None
     if exit_facts.get("timed_out"):

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from . import child, landlock, protocol, readview
+from . import child, landlock, mountview, protocol, readview
 from .cgroup import MemoryCgroups
 from .libc import libc
 from .limits import address_space_bytes
@@ -58,6 +58,9 @@ def main(config_json: str) -> None:
     abi = landlock.abi_version() if "landlock" not in disabled else 0
     config.update(view=view.as_dict(), landlock_abi=abi, baseline_bytes=address_space_bytes(),
                   landlock_fd=landlock.read_ruleset(readview.landlock_grants(view), abi))
+    if "mount_namespace" not in disabled:
+        mountpoint = tempfile.mkdtemp(prefix=".view-", dir=config["root"])
+        config["view_namespace"] = mountview.prepare(view.as_dict(), mountpoint, os.geteuid() == 0)
     cgroups = MemoryCgroups.open() if "cgroup_memory" not in disabled else None
     gc.freeze()  # children's garbage collections then leave the zygote's objects (and pages) alone
     Zygote(config, channel, cgroups).serve()
@@ -115,6 +118,7 @@ class Zygote:
         self.channel = channel
         self.cgroups = cgroups
         self.children: dict[int, _Child] = {}  # pid -> child
+        self.queue: list[tuple[dict, list[int]]] = []  # run messages (and their descriptors) not started yet
         self.selector = selectors.DefaultSelector()
         self.selector.register(channel, selectors.EVENT_READ, None)
 
@@ -128,6 +132,11 @@ class Zygote:
 
     def loop(self) -> None:
         while True:
+            while self.queue and len(self.children) < self.config["workers"]:
+                message, fds = self.queue.pop(0)
+                self.start(message, fds)
+                for fd in fds:
+                    os.close(fd)  # the child has its copies
             deadlines = [c.started + c.limits["wall_seconds"] for c in self.children.values() if not c.killed]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             if any(c.pidfd is None for c in self.children.values()):
@@ -155,10 +164,16 @@ class Zygote:
             for entry in self.children.values():
                 if entry.job_id == message["cancel"]:
                     self.kill(entry)
-        elif len(fds) == protocol.RUN_FDS:
-            self.start(message, fds)
-        for fd in fds:
-            os.close(fd)  # the child has its copies
+            for queued, queued_fds in [q for q in self.queue if q[0]["run"] == message["cancel"]]:
+                self.queue.remove((queued, queued_fds))
+                for fd in queued_fds:
+                    os.close(fd)
+                self.reply({"id": queued["run"], "cancelled_before_start": True})
+        if "run" in message and len(fds) == protocol.RUN_FDS:
+            self.queue.append((message, fds))
+        else:
+            for fd in fds:
+                os.close(fd)
         return True
 
     def start(self, message: dict, fds: list[int]) -> None:
@@ -225,6 +240,9 @@ class Zygote:
             os.waitpid(entry.pid, 0)
             self.cleanup(entry.workdir, entry.cgroup)
         self.children.clear()
+        for _, fds in self.queue:
+            for fd in fds:
+                os.close(fd)
         if self.cgroups:
             self.cgroups.close()
         shutil.rmtree(self.config["root"], ignore_errors=True)  # the pool's job too, but it may be dead
