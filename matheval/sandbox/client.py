@@ -1,7 +1,7 @@
 """The pool's side of a zygote: start it, hand it programs, read their output, decide their results.
 
 One I/O thread per zygote owns every descriptor: the zygote's socket, and each running program's code
-(a memfd), stdout, stderr and status pipes, so callers never block. At most 2 x `workers` programs
+(a memfd), stdout, stderr and status pipes, so callers never block. At most `workers` + a few programs
 are handed to the zygote at a time (it runs `workers` and has the next ones ready to fork); the rest
 wait here. A program's bytes go from this process straight to
 its child and back; the zygote never reads them."""
@@ -12,6 +12,7 @@ import concurrent.futures
 import itertools
 import json
 import os
+import resource
 import selectors
 import shutil
 import socket
@@ -88,6 +89,8 @@ class Connection:
 
     def __init__(self, config: dict, workers: int):
         self.workers = workers
+        self.in_flight = workers + min(workers, 4)
+        _allow_descriptors(3 * self.in_flight + 256)
         self.closing = False
         self.dead = False
         self.inbox: deque = deque()
@@ -183,7 +186,7 @@ class Connection:
                 job, name = key.data
                 if key.fd in job.streams:
                     self._read(job, key.fd)
-        while self.waiting and len(self.running) < 2 * self.workers:
+        while self.waiting and len(self.running) < self.in_flight:
             if not self._launch(self.waiting.popleft()):
                 return False
         return True
@@ -284,6 +287,17 @@ class Connection:
                 os.close(fd)
         self.running.clear()
         self.waiting.clear()
+
+
+def _allow_descriptors(needed: int) -> None:
+    """Raise this process's soft limit on open files if the pipes of the programs in flight need it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _code_file(code: str) -> int:

@@ -5,7 +5,7 @@ site-packages), the packages the zygote pre-imported (numpy, sympy and what they
 the system's shared-library directories (a lazily imported extension such as _sqlite3 loads its library
 from there), time zones, a few device files, and the pool's folder of working directories. Not visible:
 the project tree, the virtualenv's other packages (torch, transformers, the model), benchmark data,
-home folders, /proc, /sys, /etc. Both the mount namespace (mounts.py) and Landlock (landlock.py) enforce it.
+home folders, /proc, /sys, /etc. Both the mount namespace (mountview.py) and Landlock (landlock.py) enforce it.
 """
 
 from __future__ import annotations
@@ -28,12 +28,10 @@ class ReadView:
     dirs: list[str] = field(default_factory=list)  # readable with everything beneath, except `hidden`
     files: list[str] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # package folders inside `dirs`: covered, not granted
-    packages: list[str] = field(default_factory=list)  # the allowed packages (also in dirs or files)
     scratch_root: str = ""  # the pool's folder of working directories (each program sees only its own)
 
     def as_dict(self) -> dict:
-        return {"dirs": self.dirs, "files": self.files, "hidden": self.hidden, "packages": self.packages,
-                "scratch_root": self.scratch_root}
+        return {"dirs": self.dirs, "files": self.files, "hidden": self.hidden, "scratch_root": self.scratch_root}
 
 
 def _real_dir(path: str | None) -> str | None:
@@ -111,23 +109,19 @@ def _installation_dirs(sites: list[str]) -> list[str]:
 
 def compute(allowed_packages: set[str], scratch_root: str) -> ReadView:
     sites = site_dirs()
-    grants = _installation_dirs(sites) + package_paths(allowed_packages, sites) + _library_dirs()
+    packages = set(package_paths(allowed_packages, sites))
+    grants = _installation_dirs(sites) + sorted(packages) + _library_dirs()
     grants += [d for d in map(_real_dir, SYSTEM_DIRS) if d]
     dirs = sorted({p for p in grants if os.path.isdir(p)})
     files = sorted({p for p in grants if os.path.isfile(p)} | {p for p in SYSTEM_FILES if os.path.isfile(p)}
                    | {p for p in DEVICE_FILES if os.path.exists(p)})
-    granted_packages = set(package_paths(allowed_packages, sites))
     hidden = set()
-    for folder in dirs:
+    for folder in dirs:  # package folders inside a granted folder (the stdlib's own site-packages)
         hidden |= {s for s in sites if _inside(s, folder) and s != folder}
-        for name in SITE_NAMES:
-            candidate = os.path.join(folder, name)
-            if os.path.isdir(candidate) and candidate not in granted_packages:
-                hidden.add(candidate)
-    hidden -= granted_packages
-    dirs = [d for d in dirs if not any(_inside(d, h) for h in hidden) or d in granted_packages]
-    return ReadView(dirs=dirs, files=files, hidden=sorted(hidden), packages=sorted(granted_packages),
-                    scratch_root=scratch_root)
+        hidden |= {os.path.join(folder, name) for name in SITE_NAMES if os.path.isdir(os.path.join(folder, name))}
+    hidden -= packages
+    dirs = [d for d in dirs if d in packages or not any(_inside(d, h) for h in hidden)]
+    return ReadView(dirs=dirs, files=files, hidden=sorted(hidden), scratch_root=scratch_root)
 
 
 def landlock_grants(view: ReadView) -> list[str]:

@@ -49,7 +49,7 @@ def build_filter(machine: str, own_pid: int) -> bytes | None:
         number = SYSCALLS[name][column]
         if number is not None:
             program += [_op(_JEQ, number, 0, 1), _op(_RET, _DENY)]
-    for name in SIGNAL_CALLS:  # if nr == call: allow iff arg0 == own pid (then reload nr: not needed, we return)
+    for name in SIGNAL_CALLS:  # if nr == call: allow if and only if arg0 == own pid
         program += [_op(_JEQ, SYSCALLS[name][column], 0, 4), _op(_LOAD, _arg(0)), _op(_JEQ, own_pid, 0, 1),
                     _op(_RET, _ALLOW), _op(_RET, _DENY)]
     checks = [_op(_LOAD, _arg(1))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -38,6 +39,14 @@ def main(config_json: str) -> None:
     for fd in range(_LOW_FDS):
         if fd != 2 and fd != devnull:
             os.dup2(devnull, fd)  # 0, 1 and spare placeholders; 2 stays the pool's stderr for tracebacks
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 4 descriptors per program in flight
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 4 descriptors per program in flight
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     before = set(sys.modules)
     for name in config["preload"]:
         try:
