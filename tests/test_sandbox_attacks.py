@@ -89,6 +89,7 @@ class LocalRunner:
         client = self.clients[disabled]
         job = client.submit(code, SandboxLimits(**{**LIMITS, **limits}))
         result = job.future.result()
+        ZYGOTES_SEEN.add(client._connection.process.pid)
         return Result(asdict(result), layers=job.layers, zygote=client._connection.process.pid)
 
     def close(self):
@@ -114,7 +115,9 @@ class RemoteRunner:
             line = self.process.stdout.readline()
         if not line:
             raise RuntimeError("the non-root sandbox runner died")
-        return Result(json.loads(line))
+        result = Result(json.loads(line))
+        ZYGOTES_SEEN.add(result.zygote)
+        return result
 
     def close(self):
         self.process.stdin.close()
@@ -153,6 +156,28 @@ def _runner_params():
     if os.geteuid() == 0:
         params.append(pytest.param("remote", id="non-root"))
     return params
+
+
+ZYGOTES_SEEN: set[int] = set()
+
+
+def _zygote_alive(pid: int) -> bool:
+    try:
+        return b"matheval.sandbox.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_remains():
+    """After the attacks: no zygote alive, no working directory left in /tmp."""
+    folders_before = set(Path("/tmp").glob("matheval-sandbox-*"))
+    yield
+    deadline = time.monotonic() + 10
+    while any(map(_zygote_alive, ZYGOTES_SEEN)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in ZYGOTES_SEEN if _zygote_alive(pid)] == []
+    assert set(Path("/tmp").glob("matheval-sandbox-*")) - folders_before == set()
 
 
 @pytest.fixture(scope="module")
