@@ -14,7 +14,8 @@ each:
     child.py       a fork's way from the zygote's state to a locked-down program
     program.py     running the program itself (exec, traceback)
     readview.py    what a program may read
-    namespaces.py  user, network, IPC and mount namespaces; the new root
+    namespaces.py  user, network and IPC namespaces
+    mountview.py   the mount namespace: a root holding only the read view, built once per zygote
     landlock.py    Landlock read and write layers
     seccomp.py     the system-call filter
     limits.py      rlimits and the uid switch
