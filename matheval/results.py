@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -168,8 +169,15 @@ class Journal:
         return key in self.records
 
     def append(self, record: dict) -> None:
-        """Durably record one finished problem: on disk before the caller counts it."""
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Durably record one finished problem: on disk before the caller counts it.
+
+        Whatever text the record holds (model output, a program's output) is written: lone surrogates,
+        which UTF-8 cannot encode, become U+FFFD, so no text can stop a run."""
+        line = json.dumps(record, ensure_ascii=False)
+        if not _encodable(line):
+            record = without_surrogates(record)
+            line = json.dumps(record, ensure_ascii=False)
+        self._handle.write(line + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.records[(record["id"], record.get("run", 0))] = record
@@ -178,12 +186,34 @@ class Journal:
         self._handle.close()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def without_surrogates(value):
+    """The same JSON-like value with every surrogate code point (in keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_surrogates(v) for v in value]
+    return value
+
+
 class RunLog:
     """The human-readable log: one line per event, flushed as it goes."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "a", encoding="utf-8")
+        self._handle = open(path, "a", encoding="utf-8", errors="backslashreplace")
 
     def write(self, message: str) -> None:
         self._handle.write(f"{_now()} {message}\n")
