@@ -64,7 +64,7 @@ def _dot_in_fixed_order(interpreter) -> None:
     """The interpreter's tl.dot is numpy's matmul, which (a) multiplies bf16 operands as their raw 16-bit
     integers and (b) sums each element in an order that depends on its row's place in the tile (OpenBLAS's
     micro-kernels): the GPU's matrix instructions compute every row the same way. Here each element is
-    summed over k in order, in the accumulator's dtype, from exactly widened operands, so the batch-
+    summed over k by one rule for every element (numpy's reduction along k), in the accumulator's dtype, from exactly widened operands, so the batch-
     invariance tests see what the compiled kernels do: a row's result depends on that row alone."""
     import numpy as np
     import triton.language as tl
@@ -76,10 +76,9 @@ def _dot_in_fixed_order(interpreter) -> None:
         return data.astype(np.float32) if data.dtype == np.float16 else data
 
     def create_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
-        x, y = widen(a), widen(b)
-        acc = np.zeros(np.broadcast_shapes(x.shape[:-1] + (1,), d.data.shape), dtype=d.data.dtype)
-        for k in range(x.shape[-1]):
-            acc += x[..., k : k + 1].astype(acc.dtype) * y[..., k : k + 1, :].astype(acc.dtype)
-        return interpreter.TensorHandle(acc + d.data, d.dtype.scalar)
+        dtype = d.data.dtype
+        x, y = widen(a).astype(dtype), widen(b).astype(dtype)
+        products = x[..., :, :, None] * y[..., None, :, :]  # [.., M, K, N], each rounded once
+        return interpreter.TensorHandle(products.sum(axis=-2, dtype=dtype) + d.data, d.dtype.scalar)
 
     interpreter.InterpreterBuilder.create_dot = create_dot
