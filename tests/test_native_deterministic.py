@@ -127,3 +127,15 @@ def test_deterministic_option_reaches_the_engine():
 
     assert EngineConfig.from_options(EngineOptions(extra={"deterministic": "true"})).deterministic  # as from the CLI
     assert not EngineConfig.from_options(EngineOptions()).deterministic
+
+
+def test_the_deterministic_flag_reaches_the_native_engine_only():
+    from matheval.cli import build_parser, eval_config
+    from matheval.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(["eval", "--inference_backend", "native", "--deterministic"])
+    assert eval_config(args).engine_extra["deterministic"] is True
+    assert "deterministic" not in eval_config(parser.parse_args(["eval", "--inference_backend", "native"])).engine_extra
+    with pytest.raises(UserError, match="dtype float32"):
+        eval_config(parser.parse_args(["eval", "--deterministic"]))  # the default backend, transformers
