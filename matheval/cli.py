@@ -203,7 +203,8 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
                         help="comma list of throughput, short, gsm8k, agents, identity")
     parser.add_argument("--configs", default=None,
                         help="comma list: tf-b<N>, tf-auto, tf-compile, tf-continuous, native, native-eager, or a "
-                             "backend name (default: the scale's plan, most important first)")
+                             "backend name; name:w1+w2 measures only those workloads (default: the scale's plan, "
+                             "most important first)")
     parser.add_argument("--scale", default="full", help="full (GPU) or tiny (CPU tests)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds: skip measurements that would end later; what was measured is written")

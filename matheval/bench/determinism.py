@@ -31,7 +31,7 @@ MODES = {
     "seeded T=0.7 top-p 0.95": {"temperature": 0.7, "top_p": 0.95, "seed": 1},
 }
 STATIC_MODES = ("greedy",)  # static-batch (tf-*) configurations: greedy only, on at most one batch of problems
-LOW_STEP_S = {"native": 0.004, "tf": 0.02}  # per decode step at 4 rows, for the deadline's estimate (H200 guesses)
+LOW_STEP_S = {"native": 0.0025, "tf": 0.015}  # per decode step at 4 rows, for the deadline's estimate (H200 guesses)
 
 
 @dataclass
