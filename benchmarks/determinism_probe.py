@@ -5,7 +5,8 @@
    same query positions through `triton_unified` as one prefill, a prefill after a cached prefix, and
    decode steps at 1, 4 and 16 programs per sequence, with the default kernels as the control.
 2. Speed: each projection shape at 1-16384 rows, Triton (the shape's config and a few alternatives, for
-   tuning `triton_gemm.CONFIGS`) against cuBLAS; decode and prefill attention, unified against default.
+   tuning `triton_gemm.CONFIGS`, at 256 rows) against cuBLAS; decode and prefill attention, unified against
+   default.
 
     python3 benchmarks/determinism_probe.py --out /tmp/probe.json [--deadline 90]
     python3 benchmarks/determinism_probe.py --tiny        # the CPU check of this script (Triton interpreter)
@@ -26,9 +27,9 @@ FULL = {"hidden": 1536, "inter": 8960, "heads": 12, "kv_heads": 2, "dim": 128, "
         "context": 3000, "decode_batches": (256, 32), "decode_context": 1000, "prefill": (32, 512)}  # fmt: skip
 TINY = {"hidden": 64, "inter": 96, "heads": 4, "kv_heads": 2, "dim": 16, "vocab": 200, "rows": (1, 2, 7, 70),
         "timed_rows": (3, 256), "context": 40, "decode_batches": (4,), "decode_context": 40, "prefill": (2, 32)}  # fmt: skip
-ALTERNATIVES = [dict(block_m=64, block_n=128, block_k=64), dict(block_m=64, block_n=32, block_k=128),
+ALTERNATIVES = [dict(block_m=64, block_n=64, block_k=64), dict(block_m=64, block_n=128, block_k=64),
                 dict(block_m=128, block_n=128, block_k=64, num_warps=8, num_stages=3),
-                dict(block_m=64, block_n=64, block_k=128, num_stages=3)]  # fmt: skip
+                dict(block_m=128, block_n=32, block_k=128)]  # fmt: skip
 
 
 def projections(s: dict) -> dict[str, tuple[int, int, bool]]:
@@ -124,7 +125,7 @@ def gemm_speed(torch, gemm, s: dict, device, dtype, deadline: float) -> dict:
             x = torch.randn(m, k, device=device, dtype=dtype)
             entry = {"cublas_us": 1000 * timed(torch, lambda: F.linear(x, weight, b)),
                      "triton_us": 1000 * timed(torch, lambda: gemm.linear(x, weight, b))}  # fmt: skip
-            if m in (256, 16384):  # decode's largest batch and a large prefill step: alternatives, for tuning
+            if m == 256:  # decode's largest batch: the alternatives, for tuning
                 default = gemm.CONFIGS.get((n, k))
                 for i, alt in enumerate(ALTERNATIVES):
                     gemm.CONFIGS[(n, k)] = gemm.GemmConfig(**alt)

@@ -9,7 +9,7 @@
 #              .carry/smollm2-a and .carry/smollm2-b, with its sha256.
 #   2. device: two calls back to back (the machine stays warm 30 s after a call; part a waits in /root):
 #              run(kind="nvidia-h200", timeout_s=300, carry=[".carry/bench", ".carry/smollm2-a", ".whl"],
-#                  command="bash benchmarks/run_determinism_gpu.sh stage1")     # ~2 min: part a + the kernel probe
+#                  command="bash benchmarks/run_determinism_gpu.sh stage1")     # ~1.5 min: part a + the kernel probe
 #              run(kind="nvidia-h200", timeout_s=600, carry=[".carry/bench", ".carry/smollm2-b", ".whl"],
 #                  command="bash benchmarks/run_determinism_gpu.sh run")        # <= 9 min: everything else
 #              With only the second call (a fresh machine), `run` measures the 1.5B shape and says that the
@@ -79,7 +79,7 @@ stage1)
     setup_device
     mkdir -p "$PART_DIR"
     if [ -f .carry/smollm2-a/part-a ]; then cp .carry/smollm2-a/part-a "$PART_DIR/part-a" && log "part a of the GGUF kept in $PART_DIR"; fi
-    probe "${PROBE_S:-90}"
+    probe "${PROBE_S:-60}"
     ;;
 run)
     setup_device
@@ -97,7 +97,7 @@ run)
     else
         log "no SmolLM2 GGUF here (stage1 not run on this machine, SMOLLM2_GGUF unset): its part is skipped"
     fi
-    [ -f "$PART_DIR/.probed" ] || probe "${PROBE_S:-45}"
+    [ -f "$PART_DIR/.probed" ] || probe "${PROBE_S:-30}"
     reserve=$([ -n "$GGUF" ] && echo 190 || echo 10)
     deadline=$(( $(left) - reserve ))
     log "1.5B shape: native-det, native, native-det-eager (bench deadline ${deadline} s)"

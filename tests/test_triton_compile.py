@@ -43,8 +43,10 @@ def gemm(n: int, k: int, dtype: str, bias: bool):
     _, consts = triton_gemm.launch_settings(n, k, 4 if dtype == "fp32" else 2)
     options = {"num_warps": consts.pop("num_warps"), "num_stages": consts.pop("num_stages")}
     pointers = {name: f"*{dtype}" for name in ("X", "W", "B", "Y")}
+    # as launched: 16-byte aligned pointers and strides (the loads are then pipelined, in shared memory)
+    aligned = {(i,): [["tt.divisibility", 16]] for i in (0, 1, 2, 3, 5, 6, 7, 8, 9)}
     return (triton_gemm._gemm_kernel, {**pointers, **i32("M", "N", "K", "stride_xm", "stride_wn", "stride_ym")},
-            dict(HAS_BIAS=bias, **consts), options)
+            dict(HAS_BIAS=bias, **consts), options, aligned)
 
 
 UNIFIED = dict(GROUP=HEADS // KV_HEADS, NUM_HEADS=HEADS, HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, BLOCK_SIZE=16,
@@ -52,7 +54,7 @@ UNIFIED = dict(GROUP=HEADS // KV_HEADS, NUM_HEADS=HEADS, HEAD_DIM=HEAD_DIM, BLOC
                BLOCK_N=triton_unified.CONFIG["BLOCK_N"], CHUNK=triton_unified.CHUNK_TILES * triton_unified.CONFIG["BLOCK_N"])
 
 
-# (kernel, runtime argument types in order, constexprs, compile options)
+# (kernel, runtime argument types in order, constexprs, compile options[, argument attributes])
 KERNELS = {
     "decode": (triton_kernels._decode_kernel,
                {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "BT": "*i32", "CTX": "*i32", "qk_scale": "fp32",
@@ -123,10 +125,11 @@ KERNELS = {
 
 def compile_all() -> dict[str, str | None]:
     errors = {}
-    for name, (kernel, arguments, constants, options) in KERNELS.items():
+    for name, (kernel, arguments, constants, options, *attrs) in KERNELS.items():
         signature = {**arguments, **dict.fromkeys(constants, "constexpr")}
         try:
-            compiled = triton.compile(ASTSource(kernel, signature, constexprs=constants), target=HOPPER, options=options)
+            source = ASTSource(kernel, signature, constexprs=constants, attrs=attrs[0] if attrs else None)
+            compiled = triton.compile(source, target=HOPPER, options=options)
             assert ".target sm_90" in compiled.asm["ptx"] and compiled.asm.get("cubin"), "no sm_90 binary"
             errors[name] = None
         except Exception as exc:  # noqa: BLE001 - reported per kernel

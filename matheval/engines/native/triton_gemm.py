@@ -25,7 +25,7 @@ import triton.language as tl
 
 @dataclass(frozen=True)
 class GemmConfig:
-    block_m: int = 64  # rows per program: 64 = one Hopper warpgroup MMA (wgmma m64)
+    block_m: int = 64  # rows per program (a Hopper warpgroup's MMA takes 64)
     block_n: int = 64
     block_k: int = 64  # the step of the sum over K: part of the numerics
     group_m: int = 8  # programs of neighbouring M-tiles run together (L2 reuse of the weight tile); not numerics
@@ -35,14 +35,17 @@ class GemmConfig:
 
 # Tuned configurations by weight shape (N, K); every other shape gets `default_config`.
 CONFIGS: dict[tuple[int, int], GemmConfig] = {}
-SHARED_MEMORY_BUDGET = 200 * 1024  # bytes of pipelined tiles per program (an H100/H200 has 227 KB)
+SHARED_MEMORY_BUDGET = 160 * 1024  # bytes of pipelined tiles per program (an H100/H200 has 227 KB)
 
 
 def default_config(n: int, k: int) -> GemmConfig:
-    """A decode-minded default (batches of up to 256 rows: the weights are the traffic): narrow N-tiles for
-    the small projections, so that enough programs stream the weight, wide ones for wide matrices
-    (gate_up, lm_head); long sums over K take 128-wide steps (fewer loop trips)."""
-    return GemmConfig(block_n=128 if n >= 8192 else 64, block_k=128 if k >= 4096 else 64)
+    """A decode-minded default. A decode batch has up to 256 rows, and every M-tile streams the whole weight
+    through L2 (and every N-tile the whole activation): 128-row tiles halve the first against 64-row ones
+    (a full batch reads each weight twice, a batch of <= 128 once). Narrow N-tiles for the small
+    projections keep enough programs streaming them; long sums over K take 128-wide steps."""
+    wide = n >= 8192  # gate_up, lm_head
+    return GemmConfig(block_m=128, block_n=128 if wide else 64, block_k=128 if k >= 4096 else 64,
+                      num_warps=8 if wide else 4)
 
 
 def config_for(n: int, k: int) -> GemmConfig:
