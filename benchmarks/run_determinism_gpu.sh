@@ -53,8 +53,9 @@ probe() {  # $1: seconds of timing at most
 smollm2_gguf() {  # prints the path of a complete GGUF, or nothing
     if [ -n "${SMOLLM2_GGUF:-}" ] && [ -f "$SMOLLM2_GGUF" ]; then echo "$SMOLLM2_GGUF"; return; fi
     [ -f "$PART_DIR/part-a" ] && [ -f .carry/smollm2-b/part-b ] || return
-    cat "$PART_DIR/part-a" .carry/smollm2-b/part-b > /tmp/smollm2.gguf
-    if [ "$(sha256sum /tmp/smollm2.gguf | cut -d' ' -f1)" = "$(cat .carry/smollm2-b/SHA256)" ]; then echo /tmp/smollm2.gguf; fi
+    local file=/tmp/smollm2-gguf/SmolLM2-135M-Instruct.Q4_1.gguf  # a folder of its own: transformers reads the folder
+    mkdir -p /tmp/smollm2-gguf && cat "$PART_DIR/part-a" .carry/smollm2-b/part-b > "$file"
+    if [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$(cat .carry/smollm2-b/SHA256)" ]; then echo "$file"; fi
 }
 
 case "$step" in

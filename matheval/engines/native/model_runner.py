@@ -285,7 +285,9 @@ class ModelRunner:
         max_bs = self.config.max_num_seqs
         sizes = sorted({b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, max_bs, 16)) | {max_bs})
         bs, scratch = self.block_size, self.cache.scratch_block
-        self.graph_inputs = torch.zeros(4, max_bs, dtype=torch.int64, device=self.device)
+        # rows of a multiple of 8 entries: each input row 16-byte aligned whatever max_num_seqs (the kernels
+        # compile one variant per alignment; the deterministic mode wants decode and prefill in one)
+        self.graph_inputs = torch.zeros(4, -(-max_bs // 8) * 8, dtype=torch.int64, device=self.device)
         self.graph_inputs[2].fill_(scratch * bs)
         self.graph_inputs[3].fill_(1)
         self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
