@@ -125,10 +125,16 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
                        help="vllm: share of GPU memory for weights and KV cache (default 0.9)")
     group.add_argument("--max_model_len", type=positive_int, default=None,
                        help="vllm, native: context length (prompt + answer) to reserve cache for (default: the model's)")
+    group.add_argument("--deterministic", action="store_const", const=True, default=None,
+                       help="native: batch-invariant mode, the same tokens at any --concurrency (docs/backends.md)")
 
 
 def backend_extra(args: argparse.Namespace) -> dict:
-    names = ("base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+    names = ("base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len",
+             "deterministic")
+    if getattr(args, "deterministic", None) and getattr(args, "inference_backend", "native") != "native":
+        raise UserError("--deterministic is the native engine's mode (--inference_backend native); with transformers, "
+                        "--dtype float32 is the reproducible path on a GPU")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -225,10 +231,11 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
                         help="a config.json: random bf16 weights of that shape (e.g. benchmarks/configs/qwen2.5-1.5b.json)")
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder for --dummy_config (default: SmolLM2's)")
     parser.add_argument("--workload", default="throughput,short,gsm8k,agents",
-                        help="comma list of throughput, short, gsm8k, agents")
+                        help="comma list of throughput, short, gsm8k, agents, identity")
     parser.add_argument("--configs", default=None,
                         help="comma list: tf-b<N>, tf-auto, tf-compile, tf-continuous, native, native-eager, or a "
-                             "backend name (default: the scale's plan, most important first)")
+                             "backend name; name:w1+w2 measures only those workloads (default: the scale's plan, "
+                             "most important first)")
     parser.add_argument("--scale", default="full", help="full (GPU) or tiny (CPU tests)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds: skip measurements that would end later; what was measured is written")

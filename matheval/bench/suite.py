@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from . import determinism
 from . import plan as planning
 from .forced import ForcedEngine, drive_agent
 from .model_source import prepare_model
@@ -123,7 +124,7 @@ def publish(run: dict, family: str, out_dir: Path, results_md: Path | None, bloc
     path = write_json(out_dir, run, family)
     if results_md is not None:
         try:
-            tables = render(run)
+            tables = render(run) + determinism.tables(run)
         except Exception:  # noqa: BLE001 - the JSON is written; a table bug must not end the run
             tables = f"Rendering the tables failed (the JSON files hold every number):\n\n```\n{traceback.format_exc()}```\n"
             traceback.print_exc()
@@ -132,6 +133,9 @@ def publish(run: dict, family: str, out_dir: Path, results_md: Path | None, bloc
 
 
 def describe_workload(workload, shape, bytes_per_value, ceilings) -> dict:
+    if isinstance(workload, determinism.IdentityWorkload):
+        return {"family": workload.family, "description": workload.description, "size": len(workload.items),
+                "unit": "problem", "floor": None, "useful_tokens": None}
     if isinstance(workload, AgentWorkload):
         return {"family": workload.family, "description": workload.description, "size": len(workload.problems),
                 "unit": "problem", "agents": [r.label for r in workload.runs], "floor": None, "useful_tokens": None}
@@ -188,7 +192,10 @@ class Context:
             self.skip(job, self.unavailable[job.config], workload.family)
             return
         count = planning.measured_count(spec, workload, self.scale_name)
-        estimate = planning.estimate_seconds(spec, workload, count, self.on_gpu)
+        if isinstance(workload, determinism.IdentityWorkload):
+            estimate = determinism.estimate_seconds(job.config, workload, count, self.on_gpu)
+        else:
+            estimate = planning.estimate_seconds(spec, workload, count, self.on_gpu)
         if spec.family not in self.families:
             estimate += planning.setup_seconds(spec, self.on_gpu)
         left = self.remaining()
@@ -210,7 +217,9 @@ class Context:
             batch = getattr(target, "batch", None)
             if isinstance(batch, int) and spec.batch == "auto":
                 count = planning.measured_count(spec, workload, self.scale_name, batch)
-            if isinstance(workload, AgentWorkload):
+            if isinstance(workload, determinism.IdentityWorkload):
+                determinism.measure(self, job, workload, target, count, setup_s)
+            elif isinstance(workload, AgentWorkload):
                 self.measure_agents(job, workload, target, count, setup_s)
             else:
                 self.measure_batch(job, workload, target, count, setup_s)

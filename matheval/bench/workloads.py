@@ -15,6 +15,7 @@ same work). Draws are seeded; the draw is part of the workload's definition:
   see `GSM8K_COT_FACTOR`.
 - `agents`: majority_vote (N=8), debate (3 debaters, 2 rounds), self_refine (3 iterations) and the
   one-call `standard` baseline, 128 GSM8K problems; see `forced.py` for how their calls are forced.
+- `identity`: 96 GSM8K questions at two concurrencies, identical texts counted (`determinism.py`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Scale:
     gsm8k: tuple[int, ...]  # problem counts
     agents: int  # problems
     length_divisor: int = 1  # output lengths are divided by this (tiny runs on a CPU)
+    identity: tuple[int, int] = (96, 256)  # problems, tokens per response (determinism.py)
 
 
 SCALES = {
@@ -57,9 +59,9 @@ SCALES = {
                   agents=128),
     # CPU tests: a few sequences; prompts stay above the chat template's ~30 tokens
     "tiny": Scale(throughput=(8, (48, 80), (4, 24)), short=(8, (48, 64), 12), gsm8k=(4, 8), agents=2,
-                  length_divisor=32),
+                  length_divisor=32, identity=(3, 6)),
 }
-WORKLOADS = ("throughput", "short", "gsm8k", "agents")
+WORKLOADS = ("throughput", "short", "gsm8k", "agents", "identity")
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,10 @@ def build_workloads(names: list[str], scale: Scale, tokenizer, seed: int, data_d
             built.extend(gsm8k_workloads(tokenizer, scale.gsm8k, seed, data_dir, scale.length_divisor))
         elif name == "agents":
             built.append(agents_workload(tokenizer, scale.agents, seed, data_dir, scale.length_divisor))
+        elif name == "identity":
+            from .determinism import identity_workload
+
+            built.append(identity_workload(tokenizer, *scale.identity, data_dir))
         else:
             raise UserError(f"unknown --workload {name!r}: use {', '.join(WORKLOADS)}")
     return built
