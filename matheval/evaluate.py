@@ -123,6 +123,10 @@ def run_eval(config: EvalConfig) -> Outcome:
     identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
                 "backend": config.backend,
                 "seed": config.seed, "runs": config.runs, "params": params.identity()}
+    # Settings that change the tokens: recorded only when given, so journals written before them still resume.
+    for name, value in (("dtype", config.dtype), ("deterministic", config.engine_extra.get("deterministic"))):
+        if value:
+            identity[name] = value
     if config.grader != "matheval":  # verdicts of two graders are never mixed in one file
         identity["grader"] = config.grader
     journal = Journal(paths.journal, identity)
