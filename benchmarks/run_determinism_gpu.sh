@@ -15,7 +15,8 @@
 #              With only the second call (a fresh machine), `run` measures the 1.5B shape and says that the
 #              SmolLM2 part is skipped; SMOLLM2_GGUF=/path/to/file.gguf there names a GGUF brought another way.
 #   3. here:   bash benchmarks/run_determinism_gpu.sh collect <files_at of each call>
-#              JSON and logs -> benchmarks/results/, blocks gpu-det and gpu-det-smollm2 -> benchmarks/RESULTS.md.
+#              JSON and logs -> benchmarks/results/, blocks gpu-det and gpu-det-smollm2 -> benchmarks/history/<date>.md
+#              (matheval.bench.record prints their summary for the page, benchmarks/RESULTS.md).
 #
 # $OUT gets at most 7 files: log.txt, probe.json, RESULTS.md, results/<date>-<gpu>-{det-identity,det-throughput,
 # det-agents,smollm2-identity}.json.
@@ -134,19 +135,9 @@ collect)
         [ -f "$FROM/probe.json" ] && cp "$FROM/probe.json" "benchmarks/results/$(date +%F)-gpu-det-probe.json"
         [ -f "$FROM/log.txt" ] && cat "$FROM/log.txt" >> "benchmarks/results/$(date +%F)-gpu-det.log"
         [ -f "$FROM/RESULTS.md" ] || continue
-        "$PYTHON" - "$FROM/RESULTS.md" benchmarks/RESULTS.md <<'EOF'
-import sys
-from pathlib import Path
-
-from matheval.bench.report import replace_block
-
-text = Path(sys.argv[1]).read_text()
-for name in ("gpu-det", "gpu-det-smollm2"):
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    if start in text and end in text:
-        replace_block(Path(sys.argv[2]), name, text.split(start, 1)[1].split(end, 1)[0].strip("\n"))
-        print(f"{sys.argv[2]}: block {name} replaced")
-EOF
+        for name in gpu-det gpu-det-smollm2; do  # the tables go to history/<date>.md; the page is edited by hand
+            grep -q "bench:$name:start" "$FROM/RESULTS.md" && "$PYTHON" -m matheval.bench.record "$FROM/RESULTS.md" "$name"
+        done
     done
     ls benchmarks/results/ | tail
     ;;
