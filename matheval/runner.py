@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
@@ -43,7 +43,38 @@ def grade_attempt(problem: Problem, attempt: Attempt) -> dict:
     return graded
 
 
-def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool) -> dict:
+@dataclass
+class ShareClock:
+    """Each workflow's share of the run's wall time: the integral of dt / (workflows live at t). Unlike a
+    workflow's own seconds (which include queueing for its batch, so they grow with the batch size), the
+    shares add up to the run's wall time, so they say what a problem cost the engine ("engine seconds":
+    GPU-seconds on a GPU)."""
+
+    live: int = 0
+    total: float = 0.0
+    last: float = field(default_factory=time.perf_counter)
+
+    def _advance(self) -> None:
+        now = time.perf_counter()
+        if self.live:
+            self.total += (now - self.last) / self.live
+        self.last = now
+
+    @contextlib.contextmanager
+    def share(self):
+        self._advance()
+        self.live += 1
+        start, box = self.total, [0.0]
+        try:
+            yield box
+        finally:
+            self._advance()
+            self.live -= 1
+            box[0] = self.total - start
+
+
+def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool,
+                engine_seconds: float | None = None) -> dict:
     calls = llm.finished_calls
     record = {
         "id": problem.id,
@@ -56,6 +87,7 @@ def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds:
         "completion_tokens": sum(sum(c.completion_tokens) for c in calls),
         "calls": len(calls),
         "seconds": round(seconds, 3),
+        "engine_seconds": None if engine_seconds is None else round(engine_seconds, 3),
         "finish_reason": calls[-1].finish_reasons[0] if calls and calls[-1].finish_reasons else None,
         "metadata": problem.metadata,
     }
@@ -75,6 +107,7 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
     limit = asyncio.Semaphore(max(1, spec.concurrency))
     tools = spec.tools or Tools()
     engines = [engine, *tools.engines.values()]
+    clock = ShareClock()
 
     def track() -> contextlib.ExitStack:
         """Mark the workflow live on every batching engine, so each can flush once all are waiting."""
@@ -88,12 +121,12 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
         async with limit:
             if on_start is not None:
                 on_start(problem, run)
-            with track():
+            with track(), clock.share() as share:
                 llm = LLM(engine, spec.seed, problem.id, run, spec.params, tools)
                 started = time.perf_counter()
                 attempt = await spec.agent(problem, llm, spec.params)
                 seconds = time.perf_counter() - started
-            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace)
+            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, share[0])
             journal.append(record)
             if on_record is not None:
                 on_record(record)
