@@ -34,9 +34,15 @@ def to_svg(figure: Figure, salt: str) -> str:
 
 
 def cost_plot(configs: list[Config], salt: str) -> tuple[str, list[tuple[int, str]]]:
+    """The cost figure as SVG, and the names drawn as numbers where a label did not fit ([(number, name)])."""
+    figure, numbered = cost_figure(configs)
+    return to_svg(figure, salt), numbered
+
+
+def cost_figure(configs: list[Config]) -> tuple[Figure, list[tuple[int, str]]]:
     """Accuracy against generated tokens and against engine-seconds per problem, one point per configuration
     with its 95% interval, the Pareto frontier of the finished ones joined and drawn in red, unfinished runs
-    grey. Returns the SVG and the names drawn as numbers where a label did not fit ([(number, name)])."""
+    grey squares."""
     figure = Figure(figsize=(11, 4.4), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 2, sharey=True)
@@ -79,7 +85,7 @@ def cost_plot(configs: list[Config], salt: str) -> tuple[str, list[tuple[int, st
     numbered: dict[int, str] = {}
     for ax, drawn, cost in shown:
         label_points(ax, figure, [(i, cost[i], accuracy[i]) for i in drawn], configs, numbered)
-    return to_svg(figure, salt), sorted(numbered.items())
+    return figure, sorted(numbered.items())
 
 
 def label_points(ax, figure: Figure, points: list[tuple[int, float, float]], configs: list[Config],
@@ -147,6 +153,8 @@ def breakdown_plot(configs: list[Config], key: str, groups: list, table: dict[st
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
-    if len(configs) > 1:
-        figure.legend(fontsize=7, ncols=min(5, len(configs)), loc="outside upper center", frameon=False)
+    if len(configs) > 1:  # as many columns as fit the figure's width: a legend wider than it is cut at both edges
+        longest = max(len(c.name) for c in configs) + 5
+        columns = max(1, min(5, len(configs), int(width * 72 / (7 * 0.6 * longest))))
+        figure.legend(fontsize=7, ncols=columns, loc="outside upper center", frameon=False)
     return to_svg(figure, salt)
