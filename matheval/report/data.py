@@ -229,8 +229,9 @@ def name_configs(configs: list[Config]) -> None:
         config.key = f"c{index + 1}"
         config.name = f"{config.model} · {config.label}" if several_models else config.label
     for group in by_dataset(configs).values():  # one label on two backends: the backend tells them apart
+        backends = {name: {c.backend for c in group if c.name == name} for name in {c.name for c in group}}
         for config in group:
-            if len({c.backend for c in group if c.name == config.name}) > 1:
+            if len(backends[config.name]) > 1:
                 config.name = f"{config.name} ({config.backend})"
     clashes: dict[tuple[str, str], list[Config]] = {}
     for config in configs:
