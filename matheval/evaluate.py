@@ -6,7 +6,6 @@ Kept out of the CLI so tests and scripts call exactly what users run.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
 import time
@@ -15,14 +14,13 @@ from pathlib import Path
 
 from . import manifest, models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
-from .data import (DATA_DIR_ENV, FieldMap, dataset_name, fingerprint, get_spec, is_benchmark, is_file_dataset,
-                   load_examples, load_problems)
+from .data import FieldMap, dataset_name, load_examples, load_problems
 from .engines import EngineStats, resolve_model
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c, sigterm_as_ctrl_c
 from .metrics import Summary, summarize
 from .progress import Progress
-from .prompts import DEFAULT_FEWSHOT_K, MODES, build_messages
+from .prompts import DEFAULT_FEWSHOT_K, MODES
 from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
                       write_answers, write_metrics_json, write_metrics_txt)
 from .runner import RunSpec, ordered_records, run_workflows
@@ -320,7 +318,8 @@ def write_manifest(p: Prepared, session: Session | None, status: str, invocation
                                                              **options.extra}},
             model={"name": config.model, "display": p.model.display, "path": p.model.path, "hub_id": p.model.hub_id,
                    "packaged": p.model.packaged},
-            dataset=dataset_source(p), prompt=prompt_template(p),
+            dataset=manifest.dataset_source(config, p.dataset, p.problems),
+            prompt=manifest.prompt_template(config.mode, config.params.examples, config.agent),
             environment=manifest.environment(resolved.get("device")))
         if session.plan is not None:
             changes["environment"]["threads"] = session.plan.describe()
@@ -328,35 +327,6 @@ def write_manifest(p: Prepared, session: Session | None, status: str, invocation
     if invocation is not None:
         changes["invocations"] = list(entry.get("invocations") or []) + [invocation]
     manifest.update_entry(p.paths.folder, p.paths.stem, changes)
-
-
-def dataset_source(p: Prepared) -> dict:
-    config = p.config
-    source: dict = {"name": p.dataset, "given": config.dataset, "problems": len(p.problems),
-                    "selection": (f"random {config.limit} (seed {config.sample_seed or 0})" if config.limit
-                                  else f"first {config.count}" if config.count else "all")}
-    if is_file_dataset(config.dataset) and not is_benchmark(config.dataset):
-        path = Path(config.dataset).expanduser().resolve()
-        source.update(file=str(path), sha256=fingerprint(path))
-    elif config.data_dir or os.environ.get(DATA_DIR_ENV):
-        source["data_dir"] = str(Path(config.data_dir or os.environ[DATA_DIR_ENV]).expanduser().resolve())
-    else:
-        spec = get_spec(config.dataset)
-        source["hub"] = spec.hub.repo if spec.hub else "generated"
-    source["first_ids"] = [problem.id for problem in p.problems[:3]]
-    return source
-
-
-def prompt_template(p: Prepared) -> dict:
-    """The chat messages of the run's prompt mode, with {question} where each problem goes."""
-    from .data import Problem
-
-    placeholder = Problem(id="{id}", question="{question}", answer="")
-    template = {"mode": p.config.mode, "messages": build_messages(placeholder, p.config.mode, p.config.params.examples)}
-    if p.config.agent != "standard":
-        template["note"] = (f"agent {p.config.agent} builds its later prompts from this one; every call's messages "
-                            "are in the records' traces")
-    return template
 
 
 def interrupted_message(done: int, total: int, folder) -> str:
@@ -413,7 +383,7 @@ def print_problem(problem, run: int) -> None:
 def describe(outcome: Outcome) -> str:
     s = outcome.summary
     text = (f"accuracy {s.accuracy:.2%} ({s.correct}/{s.count}, 95% CI {s.ci_low:.1%}-{s.ci_high:.1%}), "
-            f"{s.tokens_per_problem:.0f} tokens/problem")
+            f"{s.completion_tokens_per_problem:.0f} generated + {s.prompt_tokens_per_problem:.0f} prompt tokens/problem")
     if s.maj_at_n is not None:
         text += f", maj@{s.num_samples} {s.maj_at_n:.2%}, pass@{s.num_samples} {s.pass_at_n:.2%}"
     return f"{text} -> {Path(outcome.paths.folder)}"

@@ -32,6 +32,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from .data import DATA_DIR_ENV, Problem, fingerprint, get_spec, is_benchmark, is_file_dataset
+from .prompts import build_messages
 from .results import read_folder_json, update_folder_json
 
 FORMAT = 1
@@ -66,6 +68,33 @@ def settings_of(config) -> dict:
 
     merge(values)
     return flat
+
+
+def dataset_source(config, name: str, problems: list) -> dict:
+    """Where a run's problems came from: a file (with its sha256), a data folder, the hub, or the generator."""
+    source: dict = {"name": name, "given": config.dataset, "problems": len(problems),
+                    "selection": (f"random {config.limit} (seed {config.sample_seed or 0})" if config.limit
+                                  else f"first {config.count}" if config.count else "all")}
+    if is_file_dataset(config.dataset) and not is_benchmark(config.dataset):
+        path = Path(config.dataset).expanduser().resolve()
+        source.update(file=str(path), sha256=fingerprint(path))
+    elif config.data_dir or os.environ.get(DATA_DIR_ENV):
+        source["data_dir"] = str(Path(config.data_dir or os.environ[DATA_DIR_ENV]).expanduser().resolve())
+    else:
+        spec = get_spec(config.dataset)
+        source["hub"] = spec.hub.repo if spec.hub else "generated"
+    source["first_ids"] = [problem.id for problem in problems[:3]]
+    return source
+
+
+def prompt_template(mode: str, examples: list, agent: str) -> dict:
+    """The chat messages of a prompt mode, with {question} where each problem goes."""
+    placeholder = Problem(id="{id}", question="{question}", answer="")
+    template = {"mode": mode, "messages": build_messages(placeholder, mode, examples)}
+    if agent != "standard":
+        template["note"] = (f"agent {agent} builds its later prompts from this one; every call's messages are in "
+                            "the records' traces")
+    return template
 
 
 def git_commit(where: Path) -> str | None:

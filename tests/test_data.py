@@ -423,6 +423,8 @@ def test_seeded_random_subset(data_dir):
     assert [p.id for p in first] != order[:10]
     with pytest.raises(UserError, match="exclude each other"):
         load_problems("gsm8k", data_dir, count=5, limit=5)
+    with pytest.raises(UserError, match="--sample_seed chooses the problems of --limit N"):
+        load_problems("gsm8k", data_dir, count=5, sample_seed=2)
     with pytest.raises(UserError, match="has 30 problems; use --limit 30"):
         load_problems("aime25", data_dir, limit=31)
     assert dataset_name("gsm8k", 10, 1) == "gsm8k.sample1" and dataset_name("/x/my data.jsonl") == "my data"

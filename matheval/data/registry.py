@@ -266,6 +266,8 @@ def load_problems(name: str, data_dir: str | os.PathLike | None = None, count: i
             raise UserError(f"{flag} must be a positive whole number, not {value!r}")
     if count is not None and limit is not None:
         raise UserError("--count (the first N) and --limit (a seeded random N) exclude each other: give one")
+    if sample_seed is not None and limit is None:
+        raise UserError("--sample_seed chooses the problems of --limit N: add --limit, or drop --sample_seed")
     if not is_benchmark(name) and files.is_file_dataset(name):
         problems, label = files.load_file(name, fields), files.file_label(name)
     else:
