@@ -19,7 +19,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
+                or not action.option_strings or action.nargs == 0):  # nargs 0: a switch such as --no_progress
             return text
         return super()._get_help_string(action)
 
@@ -107,7 +108,7 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_new_tokens", type=positive_int, default=DEFAULT_MAX_NEW_TOKENS,
                         help="token budget per response")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy")
-    parser.add_argument("--top_p", type=float, default=1.0)
+    parser.add_argument("--top_p", type=float, default=1.0, help="nucleus sampling: the smallest set of likeliest tokens with this mass")
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampled call (reproducible runs)")
     parser.add_argument("--fewshot_k", type=positive_int, default=4, help="worked examples in --mode fewshot")
     parser.add_argument("--concurrency", type=positive_int, default=None,
@@ -266,7 +267,7 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_dir", default=None, help="benchmark files (default: $MATHEVAL_DATA_DIR)")
     parser.add_argument("--work_dir", default=None, help="where the benchmark model folder is written (default: /tmp)")
     parser.add_argument("--tag", default=None, help="added to the JSON file names (a second run the same day)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the workloads and engines")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -292,6 +292,9 @@ async def generate(p: Prepared, spec: RunSpec, engine, journal: Journal, log: Ru
             mark = "correct" if record["correct"] else "wrong"
             print(f"\n[{progress.done}/{total}] {mark}: extracted {record['extracted']!r}, gold {record['gold']!r}\n")
 
+    if spec.tools is not None:  # a judge model's calls are in flight too
+        spec.tools = Tools(engines={name: progress.watch(each) for name, each in spec.tools.engines.items()},
+                           sandbox=spec.tools.sandbox)
     ticker = asyncio.ensure_future(progress.tick())
     try:
         await run_workflows(spec, progress.watch(engine), journal, on_record,

@@ -93,6 +93,30 @@ def test_manifest_records_every_setting_as_resolved(synthetic_results):
     assert metrics["completion_tokens_per_problem"] == pytest.approx(float(row["completion_tokens_per_problem"]))
 
 
+def test_new_settings_reach_the_manifest_without_an_edit():
+    """A field added to EvalConfig, AgentParams or GenerationSettings (a preset, a system prompt, top-k) is
+    recorded under its own name: the manifest is written from the dataclasses themselves."""
+    from dataclasses import dataclass, field, make_dataclass
+
+    from matheval.agents.base import AgentParams
+    from matheval.evaluate import EvalConfig
+    from matheval.generation import GenerationSettings
+    from matheval.manifest import settings_of
+
+    Generation = make_dataclass("Generation", [("top_k", int, 20)], bases=(GenerationSettings,), frozen=True)
+    Params = make_dataclass("Params", [("system_prompt", str, "Be brief.")], bases=(AgentParams,))
+
+    @dataclass
+    class Config(EvalConfig):
+        preset: str = "qwen-math"
+        params: AgentParams = field(default_factory=lambda: Params(generation=Generation(max_new_tokens=64)))
+
+    settings = settings_of(Config(backend="native", engine_extra={"max_num_seqs": 8}))
+    assert (settings["preset"], settings["system_prompt"], settings["top_k"]) == ("qwen-math", "Be brief.", 20)
+    assert settings["max_new_tokens"] == 64 and settings["inference_backend"] == "native"
+    assert settings["engine_args"] == {"max_num_seqs": 8} and "progress" not in settings
+
+
 # ---------------------------------------------------------------- progress, batch auto
 
 def test_progress_moves_before_any_problem_finishes_and_auto_is_resolved(tmp_path, smollm2_path):
@@ -187,6 +211,7 @@ def test_two_backends_share_a_round_and_resume_each_their_own(tmp_path, smollm2_
 FAST_FAILURES = [
     (["--device", "cuda"], {}, "this torch"),
     (["--model", "someone/not-cached-model"], {"HF_HUB_OFFLINE": "1"}, "not in the local Hugging Face cache"),
+    (["--model", "someone/not-cached-model"], {"HF_ENDPOINT": "http://127.0.0.1:9"}, "127.0.0.1 cannot be reached"),
     (["--engine_args", "flash=1"], {}, "--engine_args flash: not an option of the transformers backend"),
     (["--engine_args", "nonsense"], {}, "expected key=value pairs"),
     (["--count", "2", "--limit", "2"], {}, "exclude each other"),

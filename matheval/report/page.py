@@ -214,11 +214,11 @@ second <select>{% for config in d.configs %}<option value="{{ config.key }}"{% i
 <h3>{{ p.id }}<span class="badge {{ 'ok' if p.status == 'correct' else 'bad' if p.status == 'wrong' else '' }}">{{ p.right }}/{{ p.total }} runs correct</span>{% if p.meta %}<span class="badge muted">{{ p.meta }}</span>{% endif %}</h3>
 <div class="question">{{ p.question }}</div>
 <p>Gold answer: <code>{{ p.gold }}</code></p>
-<div class="scroll"><table class="answers"><thead><tr><th>configuration</th>{% if d.several_runs %}<th>run</th>{% endif %}<th>extracted answer</th><th></th><th>tokens</th><th>calls</th><th>finish</th><th>response and trace</th></tr></thead><tbody>
+<div class="scroll"><table class="answers"><thead><tr><th>configuration</th>{% if d.several_runs %}<th>run</th>{% endif %}<th>extracted answer</th><th></th><th>generated + prompt tokens</th><th>calls</th><th>engine-s</th><th>finish</th><th>response and trace</th></tr></thead><tbody>
 {% for config, r in p.rows %}
 <tr data-config="{{ config.key }}" data-correct="{{ 1 if r.correct else 0 }}"><td>{{ config.name }}</td>{% if d.several_runs %}<td class="num">{{ r.get('run', 0) }}</td>{% endif %}<td><code>{{ r.get('extracted') if r.get('extracted') is not none else '(none)' }}</code>
 {% if r.get('samples') %}<div class="small">samples: {% for text, right in samples(r) %}<code class="{{ 'ok' if right else 'bad' }}">{{ text }}</code> {% endfor %}{% if 'vote' in r %}· vote <code>{{ r.get('vote') if r.get('vote') is not none else '(none)' }}</code>{% endif %}</div>{% endif %}</td>
-<td class="{{ 'ok' if r.correct else 'bad' }}">{{ '✓' if r.correct else '✗' }}</td><td class="num">{{ r.get('tokens', '') }}</td><td class="num">{{ r.get('calls', '') }}</td><td>{{ r.get('finish_reason') or '' }}</td>
+<td class="{{ 'ok' if r.correct else 'bad' }}">{{ '✓' if r.correct else '✗' }}</td><td class="num">{{ r.get('completion_tokens', '') }} + {{ r.get('prompt_tokens', '') }}</td><td class="num">{{ r.get('calls', '') }}</td><td class="num">{{ '%.2f'|format(r.engine_seconds) if r.get('engine_seconds') is not none else '—' }}</td><td>{{ r.get('finish_reason') or '' }}</td>
 <td><details><summary>response</summary><pre>{{ r.get('response') or '' }}</pre></details>
 {% if r.get('agent') %}<details><summary>agent details</summary><pre>{{ as_json(r.agent) }}</pre></details>{% endif %}
 {% if r.get('trace') %}<details><summary>trace ({{ r.trace|length }} call{{ 's' if r.trace|length != 1 }})</summary>
