@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import manifest, models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
-from .data import FieldMap, dataset_name, load_examples, load_problems
+from .data import FieldMap, dataset_name, fingerprint, is_benchmark, is_file_dataset, load_examples, load_problems
 from .engines import EngineStats, resolve_model
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c, sigterm_as_ctrl_c
@@ -135,6 +135,8 @@ def prepare(config: EvalConfig) -> Prepared:
                 "backend": config.backend, "seed": config.seed, "runs": config.runs, "params": params.identity()}
     if config.limit is not None:
         identity["sample_seed"] = config.sample_seed or 0
+    if is_file_dataset(config.dataset) and not is_benchmark(config.dataset):  # two files, one name: never mixed
+        identity["dataset_file"] = fingerprint(Path(config.dataset).expanduser())[:16]
     return Prepared(config, agent, model, dataset, problems, verifier, paths, identity)
 
 

@@ -174,13 +174,6 @@ def update_entry(folder: str | Path, stem: str, changes: dict) -> dict:
     return entry
 
 
-def add_invocation(folder: str | Path, stem: str, invocation: dict, status: str) -> dict:
-    """Record how one invocation ended (and the configuration's status after it)."""
-    entry = read_entry(folder, stem) or {}
-    invocations = list(entry.get("invocations") or []) + [invocation]
-    return update_entry(folder, stem, {"invocations": invocations, "status": status})
-
-
 def flat_settings(entry: dict | None) -> dict:
     """{flag: value} of an entry, resolved values in place of what was asked (batch_size "auto" -> 16), the
     backend's options (--engine_args) flattened as `engine.<key>`."""
@@ -193,13 +186,6 @@ def flat_settings(entry: dict | None) -> dict:
     for key, value in (flat.pop("engine_args", None) or {}).items():
         flat[f"engine.{key}"] = value
     return flat
-
-
-def engine_seconds(entry: dict | None) -> float | None:
-    """The wall seconds of every invocation that generated (model loading excluded)."""
-    if not entry or not entry.get("invocations"):
-        return None
-    return sum(float(i.get("wall_seconds") or 0) for i in entry["invocations"])
 
 
 # settings that tell rows apart without being a difference worth a column (the row already names them)

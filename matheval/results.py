@@ -42,7 +42,7 @@ CSV_COLUMNS = [
 ]
 # Journal identity keys -> the flag a user changes (what a refused rerun names)
 IDENTITY_FLAGS = {"backend": "--inference_backend", "max_tokens": "--max_new_tokens", "examples": "--fewshot_k",
-                  "runs": "runs", "extra": "agent extra"}
+                  "runs": "runs", "extra": "agent extra", "dataset_file": "the --dataset file's sha256"}
 
 
 def safe_name(text: str) -> str:

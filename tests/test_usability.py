@@ -176,6 +176,12 @@ def test_a_session_keeps_one_model_across_datasets(tmp_path, smollm2_path):
                                    results_dir=str(tmp_path), progress=False)
         assert session.engine() is engine and len(session._engines) == 1  # loaded once, kept
         assert first.folder != second.folder and second.records[0]["gold"] == "5"
+        (tmp_path / "other").mkdir()
+        same_name = tmp_path / "other" / "mine.jsonl"  # another file of the same name: never mixed into its folder
+        same_name.write_text(json.dumps({"problem": "What is 6*7?", "answer": "42"}) + "\n")
+        with pytest.raises(UserError, match=r"the --dataset file's sha256 \w+ -> \w+"):
+            matheval.evaluate(dataset=str(same_name), engine=session, count=1, max_new_tokens=8,
+                              results_dir=str(tmp_path), progress=False)
         with pytest.raises(UserError, match="batch_size: the session decides"):
             matheval.evaluate(dataset="synthetic", engine=session, batch_size=4, results_dir=str(tmp_path))
         with pytest.raises(UserError, match="holds smollm2-135m, not Qwen3-0.6B"):
