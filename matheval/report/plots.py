@@ -12,6 +12,7 @@ import io
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from .data import Cell, Config, pareto_front
@@ -108,15 +109,24 @@ def label_points(ax, figure: Figure, points: list[tuple[int, float, float]], con
         else:  # not even the number fits: it goes beside the point regardless, and in the key
             label = ax.annotate(str(index + 1), (x, y), xytext=OFFSETS[0], textcoords="offset points", fontsize=8)
             numbered[index + 1] = configs[index].name
-        placed.append(label.get_window_extent(renderer))
+        placed.append(text_box(label, renderer))
         label.set_in_layout(False)
 
 
+def text_box(label, renderer) -> Bbox:
+    """Where a label's words are on screen (an annotation's own extent includes its leader line)."""
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer)
+
+
 def fitting_label(ax, renderer, frame: Bbox, xy, text: str, placed: list[Bbox], markers: list[Bbox], own):
-    for dx, dy in OFFSETS:
+    for number, (dx, dy) in enumerate(OFFSETS):
+        leader = {"arrowstyle": "-", "color": "#9aa0a6", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4} \
+            if number >= 4 else None  # a label lifted away from its point gets a thin line back to it
         label = ax.annotate(text, xy, xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                            ha="left" if dx > 0 else "right", clip_on=False)
-        box = label.get_window_extent(renderer)
+                            ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top" if number >= 4
+                            else "baseline", clip_on=False, arrowprops=leader)
+        box = text_box(label, renderer)
         inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
         clear = not any(box.overlaps(other) for other in placed) and \
             not any(box.overlaps(m) for m in markers if not m.contains(*own))
