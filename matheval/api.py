@@ -26,7 +26,7 @@ from .session import Session, load
 
 AGENT_WIDTH = 4  # --num_runs of an agent when not given (the plain evaluation takes one answer)
 # what a session decides for every evaluation run on it (evaluate takes them from the session)
-SESSION_KEYWORDS = ("batch_size", "device", "dtype", "threads", "engine_options")
+SESSION_KEYWORDS = ("batch_size", "device", "dtype", "threads", "engine_options", "data_parallel", "ray_address")
 
 
 def evaluate(model: str | None = None, dataset: str = "synthetic", *, agent: str = "standard",
@@ -40,14 +40,16 @@ def evaluate(model: str | None = None, dataset: str = "synthetic", *, agent: str
              expansions: int = 3, max_depth: int = 8, max_calls: int = 4, verifier: str | None = None,
              engine_options: dict | None = None, threads: int | None = None, limit: int | None = None,
              sample_seed: int | None = None, question_field: str | None = None, answer_field: str | None = None,
-             id_field: str | None = None, command: str | None = None, engine: Session | None = None) -> Outcome:
+             id_field: str | None = None, command: str | None = None, data_parallel: int | str | None = None,
+             ray_address: str | None = None, grader: str = "matheval", engine: Session | None = None) -> Outcome:
     """Evaluate `model` on `dataset` (with `agent`), write the seed's result files, return the outcome:
     `.metrics` (the metrics.csv row), `.summary`, `.records` (one dict per problem and run), `.folder`.
 
     Keywords are the CLI's flags (`backend` is --inference_backend; `engine_options` holds backend flags
-    such as base_url or max_model_len, and --engine_args). `dataset` is a benchmark name or a file of
-    problems. `engine=matheval.load(...)` runs on a model that is already loaded and leaves it loaded.
-    Rerunning the same call resumes the same folder."""
+    such as base_url or max_model_len, and --engine_args; `grader` who decides correctness (docs/grading.md);
+    `data_parallel` and `ray_address` spread the work over engine replicas). `dataset` is a benchmark name or a
+    file of problems. `engine=matheval.load(...)` runs on a model that is already loaded and leaves it loaded.
+    Rerunning the same call resumes the same folder, at any `data_parallel`."""
     settings = dict(locals())
     session = settings.pop("engine")
     if len(split_datasets(dataset)) > 1:
@@ -90,7 +92,8 @@ def with_session(settings: dict, session: Session | None) -> dict:
     options = session.options
     settings.update(model=session.model_name, backend=session.backend, batch_size=options.batch_size,
                     device=options.device, dtype=options.dtype, threads=session.threads,
-                    engine_options=dict(options.extra))
+                    engine_options=dict(options.extra), data_parallel=session.data_parallel,
+                    ray_address=session.ray_address)
     return settings
 
 

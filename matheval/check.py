@@ -100,10 +100,14 @@ def render(report: Report) -> str:
     else:
         lines.append(f"vllm          not usable: {report.vllm_error}; pip install 'matheval[vllm]' on a CUDA machine")
     if report.sandbox:
+        from .sandbox import LAYER_LOSS, applicable_layers
+
+        applicable = applicable_layers(os.geteuid() == 0)
         active = [name for name, on in report.sandbox.items() if on]
-        missing = [name for name, on in report.sandbox.items() if not on]
+        missing = [name for name, on in report.sandbox.items() if not on and name in applicable]
         lines.append(f"sandbox       active: {', '.join(active) or 'none'}"
                      + (f"; unavailable: {', '.join(missing)}" if missing else ""))
+        lines += [f"              - without {name}: {LAYER_LOSS[name]}" for name in missing if name in LAYER_LOSS]
     else:
         lines.append(f"sandbox       probe failed: {report.sandbox_error}")
     lines.append(f"recommended   {recommend(report)}")

@@ -55,6 +55,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def parse_data_parallel(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+
+
 def parse_batch_size(text: str) -> int | str:
     if text == "auto":
         return "auto"
@@ -120,7 +129,22 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.add_argument("--config", default=None, metavar="RUN.yaml",
                         help="a YAML file of these flags (name: value); flags on the command line win")
+    parser.add_argument("--data_parallel", type=parse_data_parallel, default=None,
+                        help="N engine replicas, each in its own process on its own GPU(s) (or a share of the CPU "
+                             "cores); auto: one per visible GPU (docs/scaling.md)")
+    parser.add_argument("--ray_address", default=None,
+                        help="place the replicas on this Ray cluster: auto, host:port or ray://host:port "
+                             "(pip install 'matheval[ray]')")
+    add_grader_flag(parser)
     add_backend_flags(parser)
+
+
+def add_grader_flag(parser: argparse.ArgumentParser) -> None:
+    from .grading.graders import DEFAULT_GRADER, GRADERS
+
+    parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER,
+                        help="who decides correctness: matheval, plain math-verify, or lm-eval's GSM8K regexes "
+                             "(needs the lm-eval extra); docs/grading.md")
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -143,10 +167,16 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
                        help="vllm: share of GPU memory for weights and KV cache (default 0.9)")
     group.add_argument("--max_model_len", type=positive_int, default=None,
                        help="vllm, native: context length (prompt + answer) to reserve cache for (default: the model's)")
+    group.add_argument("--deterministic", action="store_const", const=True, default=None,
+                       help="native: batch-invariant mode, the same tokens at any --concurrency (docs/backends.md)")
 
 
 def backend_extra(args: argparse.Namespace) -> dict:
-    names = ("base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+    names = ("base_url", "api", "max_concurrency", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len",
+             "deterministic")
+    if getattr(args, "deterministic", None) and getattr(args, "inference_backend", "native") != "native":
+        raise UserError("--deterministic is the native engine's mode (--inference_backend native); with transformers, "
+                        "--dtype float32 is the reproducible path on a GPU")
     named = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     return {**(getattr(args, "engine_args", None) or {}), **named}
 
@@ -162,6 +192,7 @@ def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
         engine_options=backend_extra(args), threads=args.threads, limit=args.limit, sample_seed=args.sample_seed,
         question_field=args.question_field, answer_field=args.answer_field, id_field=args.id_field,
         command=" ".join([getattr(args, "prog", "matheval"), *getattr(args, "argv", [])]),
+        data_parallel=args.data_parallel, ray_address=args.ray_address, grader=args.grader,
     )
     if hasattr(args, "agent"):  # the agent command's flags
         kwargs.update(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,
@@ -253,16 +284,17 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
                         help="a config.json: random bf16 weights of that shape (e.g. benchmarks/configs/qwen2.5-1.5b.json)")
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder for --dummy_config (default: SmolLM2's)")
     parser.add_argument("--workload", default="throughput,short,gsm8k,agents",
-                        help="comma list of throughput, short, gsm8k, agents")
+                        help="comma list of throughput, short, gsm8k, agents, identity")
     parser.add_argument("--configs", default=None,
                         help="comma list: tf-b<N>, tf-auto, tf-compile, tf-continuous, native, native-eager, or a "
-                             "backend name (default: the scale's plan, most important first)")
+                             "backend name; name:w1+w2 measures only those workloads (default: the scale's plan, "
+                             "most important first)")
     parser.add_argument("--scale", default="full", help="full (GPU) or tiny (CPU tests)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds: skip measurements that would end later; what was measured is written")
-    parser.add_argument("--out", default="benchmarks/results", help="folder of the raw JSON files")
-    parser.add_argument("--results_md", default="benchmarks/RESULTS.md", help="markdown file of the tables")
-    parser.add_argument("--block", default=None, help="RESULTS.md block to replace (default: gpu or cpu)")
+    parser.add_argument("--out", default="results/bench", help="folder of the raw JSON files")
+    parser.add_argument("--results_md", default="results/bench/RESULTS.md", help="markdown file of the tables")
+    parser.add_argument("--block", default=None, help="block of --results_md to replace (default: gpu or cpu)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--data_dir", default=None, help="benchmark files (default: $MATHEVAL_DATA_DIR)")
     parser.add_argument("--work_dir", default=None, help="where the benchmark model folder is written (default: /tmp)")
@@ -313,6 +345,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_regrade(args: argparse.Namespace) -> int:
+    from .regrade import describe, regrade
+
+    for line in describe(regrade(args.results_dirs, grader=args.grader, audit=args.audit)):
+        print(line)
+    return 0
+
+
 def add_report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
                         help="a results folder (every run folder inside it is read) or individual run folders")
@@ -348,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--json", action="store_true", help="one JSON object per configuration, for scripts")
     form.add_argument("--csv", action="store_true", help="one CSV row per configuration, for spreadsheets")
     compare.set_defaults(func=cmd_compare)
+    regrade = commands.add_parser("regrade", help="grade saved responses again (no generation); --audit compares graders")
+    add_report_flags(regrade)
+    add_grader_flag(regrade)
+    regrade.add_argument("--audit", action="store_true",
+                         help="also grade every response with every available grader and list the disagreements")
+    regrade.set_defaults(func=cmd_regrade)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)

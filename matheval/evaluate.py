@@ -16,6 +16,8 @@ from . import manifest, models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import FieldMap, dataset_name, fingerprint, is_benchmark, is_file_dataset, load_examples, load_problems
 from .engines import EngineStats, resolve_model
+from .engines.base import ReplicasExhausted
+from .grading.graders import get_grader
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c, sigterm_as_ctrl_c
 from .metrics import Summary, summarize
@@ -54,6 +56,9 @@ class EvalConfig:
     sample_seed: int | None = None
     dataset_fields: FieldMap | None = None  # where a file given as --dataset keeps question, answer, id
     command: str | None = None  # how the run was started (recorded in the manifest, not a setting)
+    data_parallel: int | str | None = None  # engine replicas (one per GPU, or a share of the cores); None: in process
+    ray_address: str | None = None  # place the replicas on this Ray cluster
+    grader: str = "matheval"  # who decides `correct`: matheval, math-verify, lm-eval (grading.graders)
 
     @property
     def label(self) -> str:
@@ -113,7 +118,10 @@ def prepare(config: EvalConfig) -> Prepared:
     """Resolve and check the agent, model, problems and settings; choose the folder. Loads no model."""
     if config.mode not in MODES:
         raise UserError(f"unknown --mode {config.mode!r}: use one of {', '.join(MODES)}")
+    if config.detailed and (config.data_parallel or config.ray_address):
+        raise UserError("--detailed streams one problem at a time: drop --data_parallel / --ray_address")
     agent = resolve_agent(config.agent)
+    get_grader(config.grader)  # an unknown grader or a missing lm-eval fails here, before the model loads
     model = resolve_model(config.backend, config.model)
     problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count,
                              fields=config.dataset_fields, limit=config.limit, sample_seed=config.sample_seed)
@@ -137,6 +145,12 @@ def prepare(config: EvalConfig) -> Prepared:
         identity["sample_seed"] = config.sample_seed or 0
     if is_file_dataset(config.dataset) and not is_benchmark(config.dataset):  # two files, one name: never mixed
         identity["dataset_file"] = fingerprint(Path(config.dataset).expanduser())[:16]
+    # Settings that change the tokens: recorded only when given, so journals written before them still resume.
+    for name, value in (("dtype", config.dtype), ("deterministic", config.engine_extra.get("deterministic"))):
+        if value:
+            identity[name] = value
+    if config.grader != "matheval":  # verdicts of two graders are never mixed in one file
+        identity["grader"] = config.grader
     return Prepared(config, agent, model, dataset, problems, verifier, paths, identity)
 
 
@@ -144,7 +158,8 @@ def session_for(config: EvalConfig) -> Session:
     """The session a run loads its model into when the caller brings none."""
     return Session(config.model, config.backend, batch_size=config.batch_size, device=config.device,
                    dtype=config.dtype, seed=config.seed, max_new_tokens=config.params.generation.max_new_tokens,
-                   threads=config.threads, engine_options=config.engine_extra)
+                   threads=config.threads, engine_options=config.engine_extra, data_parallel=config.data_parallel,
+                   ray_address=config.ray_address)
 
 
 def check_session(config: EvalConfig, session: Session) -> None:
@@ -180,7 +195,7 @@ def execute(p: Prepared, session: Session) -> Outcome:
     total = len(p.problems) * config.runs
     spec = RunSpec(p.problems, p.agent, params, seed=config.seed, runs=config.runs,
                    concurrency=config.concurrency or default_concurrency(config),
-                   keep_trace=config.agent != "standard")
+                   keep_trace=config.agent != "standard", grader=config.grader)
     log.write(f"start model={p.model.display} dataset={p.dataset} count={len(p.problems)} mode={config.label} "
               f"backend={config.backend} batch_size={batch_label(config)} seed={config.seed} resumed={resumed}/{total}")
     if resumed:
@@ -213,6 +228,11 @@ def execute(p: Prepared, session: Session) -> Outcome:
                     log.write(f"note: {note}")
                     print(f"matheval: note: {note}", file=sys.stderr)
                 session.notes.clear()
+                def say(line: str) -> None:
+                    log.write(line)
+                    print(f"matheval: {line}", file=sys.stderr, flush=True)
+
+                session.say = say  # data parallelism tells where its replicas went
                 with exit_on_ctrl_c(stop_while_loading):
                     loading = not session.loaded
                     engine = session.engine()
@@ -221,6 +241,9 @@ def execute(p: Prepared, session: Session) -> Outcome:
                 engines = [engine, *tools.engines.values()]
                 if loading:
                     log.write(f"model loaded in {time.perf_counter() - started:.1f}s")
+                replicas = len(getattr(engine, "replicas", ())) or 1
+                if config.concurrency is None and replicas > 1:
+                    spec.concurrency *= replicas  # each replica gets what one engine would
                 if session.plan is not None:
                     log.write(session.plan.describe())
                     if session.plan.crowded:
@@ -241,6 +264,13 @@ def execute(p: Prepared, session: Session) -> Outcome:
                           seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
                           engine=combined_stats(engines) if engines else {}, num_runs=params.num_runs,
                           settings=settings)
+        engine = engines[0] if engines else None
+        if engine is not None and hasattr(engine, "replica_summaries"):
+            row["data_parallel"] = len(engine.replicas)
+            row["replicas"] = engine.replica_summaries()
+            for each in row["replicas"]:
+                log.write(f"replica {each['replica']} ({each['where']}): {each['problems']} problems, "
+                          f"{each['completion_tokens']} tokens, {each['tokens_per_second']} tok/s")
         write_answers(paths, records)
         if resumed < total:
             append_metrics_row(paths, row)
@@ -268,6 +298,10 @@ def execute(p: Prepared, session: Session) -> Outcome:
                                 new_problems=done - resumed, ended=ended))
         if interrupted:
             raise Interrupted(interrupted_message(done, total, paths.folder)) from None
+        if isinstance(exc, ReplicasExhausted):
+            log.write(f"stopped: {exc} after {done}/{total} problems")
+            raise UserError(f"{exc}: {done}/{total} problems are saved in {paths.folder}; check the log, then "
+                            "rerun the same command to continue (any --data_parallel)") from None
         raise
     finally:
         journal.close()
@@ -360,7 +394,7 @@ def combined_stats(engines) -> dict:
 # Engines that schedule their own batches (up to 256 sequences by default) are only full when more work is
 # waiting than they run: an agent call in its last tokens, or a workflow between two rounds, leaves its slot
 # to the next problem. 64 problems in flight left the native engine's batch 15-43% full on the agents
-# workload (mean batch 39-109 of 256, benchmarks/RESULTS.md).
+# workload (mean batch 39-109 of 256, benchmarks/history/2026-11-23.md).
 CONTINUOUS_CONCURRENCY = 512
 
 

@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ CSV_COLUMNS = [
     "ci_low", "ci_high", "tokens", "prompt_tokens", "completion_tokens", "wall_seconds", "tokens_per_second",
     "num_runs", "pass_at_n", "pass_ci_low", "pass_ci_high", "maj_at_n", "maj_ci_low", "maj_ci_high",
     "calls_per_problem", "tokens_per_problem", "seconds_per_problem", "engine_calls", "mean_batch",
-    "resumed", "round", "seed",
+    "resumed", "round", "seed", "data_parallel",
     # settings and honest costs (after the seed's columns, so older files keep their order)
     "max_new_tokens", "temperature", "top_p", "fewshot_k", "completion_tokens_per_problem",
     "prompt_tokens_per_problem", "engine_seconds_per_problem",
@@ -191,14 +192,43 @@ class Journal:
         return key in self.records
 
     def append(self, record: dict) -> None:
-        """Durably record one finished problem: on disk before the caller counts it."""
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Durably record one finished problem: on disk before the caller counts it.
+
+        Whatever text the record holds (model output, a program's output) is written: lone surrogates,
+        which UTF-8 cannot encode, become U+FFFD, so no text can stop a run."""
+        line = json.dumps(record, ensure_ascii=False)
+        if not _encodable(line):
+            record = without_surrogates(record)
+            line = json.dumps(record, ensure_ascii=False)
+        self._handle.write(line + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.records[(record["id"], record.get("run", 0))] = record
 
     def close(self) -> None:
         self._handle.close()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def without_surrogates(value):
+    """The same JSON-like value with every surrogate code point (in keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_surrogates(v) for v in value]
+    return value
 
 
 def identity_changes(stored: dict, wanted: dict) -> list[str]:
@@ -267,7 +297,7 @@ class RunLog:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "a", encoding="utf-8")
+        self._handle = open(path, "a", encoding="utf-8", errors="backslashreplace")
 
     def write(self, message: str) -> None:
         self._handle.write(f"{_now()} {message}\n")
@@ -342,6 +372,9 @@ def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
     ]
     if row.get("engine_calls"):
         lines.append(f"Engine:      {row['engine_calls']} calls, mean batch {row['mean_batch']}")
+    for each in row.get("replicas") or ():
+        lines.append(f"Replica {each['replica']}:   {each['problems']} problems, {each['tokens_per_second']:.1f} "
+                     f"completion tokens/s ({each['where']}{'' if each['alive'] else ', died'})")
     lines.append(f"Written:     {row['timestamp']}")
     write_atomic(paths.metrics_txt, "\n".join(lines) + "\n")
 

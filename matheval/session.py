@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from . import network
-from .engines import EngineOptions, backend as find_backend, create_engine, ignored_options, resolve_model
+from .engines import EngineOptions, backend as find_backend, build_engine, ignored_options, resolve_model
 from .engines.base import DEFAULT_MAX_NEW_TOKENS, Engine
 from .engines.registry import check_engine_args
 from .errors import UserError
@@ -75,7 +75,8 @@ class Session:
     def __init__(self, model: str = DEFAULT_MODEL, backend: str = "transformers", *,
                  batch_size: int | str | None = None, device: str | None = None, dtype: str | None = None,
                  seed: int = 0, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, threads: int | None = None,
-                 engine_options: dict | None = None):
+                 engine_options: dict | None = None, data_parallel: int | str | None = None,
+                 ray_address: str | None = None):
         self.backend = find_backend(backend).name
         self.model = resolve_model(backend, model)
         self.model_name = model
@@ -85,6 +86,8 @@ class Session:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise UserError(f"--threads must be a positive integer, got {threads!r}")
         self.threads = threads
+        self.data_parallel, self.ray_address = data_parallel, ray_address  # replicas (engines.replicas)
+        self.say = print  # where data parallelism tells where its replicas went (a run points it at its log)
         self.plan: ThreadPlan | None = None
         self.notes: list[str] = ignored_options(self.backend, self.options)
         self._engines: dict[str, Engine] = {}
@@ -111,12 +114,14 @@ class Session:
         model = model or self.model
         if model.path not in self._engines:
             self.check()
-            if not self.remote and self.plan is None:
+            replicated = self.data_parallel is not None or bool(self.ray_address)
+            if not self.remote and not replicated and self.plan is None:  # replicas choose their own threads
                 self.plan = plan_threads(self.threads)
                 apply_threads(self.plan)
                 if model is not self.model and (note := check_model_source(model)):
                     self.notes.append(note)
-            self._engines[model.path] = create_engine(self.backend, model, self.options)
+            self._engines[model.path] = build_engine(self.backend, model, self.options, self.data_parallel,
+                                                     self.ray_address, self.say)
         return self._engines[model.path]
 
     @property

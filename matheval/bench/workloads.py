@@ -6,14 +6,16 @@ same work). Draws are seeded; the draw is part of the workload's definition:
 
 - `throughput` (the workload nano-vllm publishes against vLLM): 256 sequences, prompt and output
   lengths uniform in 100-1024. `rng = numpy.random.default_rng(seed)`; prompt lengths
-  `rng.integers(100, 1025, 256)`, then output lengths the same way (the draw of NATIVE_NOTES.md).
-- `short` (BENCH_ANCHORS.md's batch-size sweep): 256 prompts uniform in 120-280 tokens, 256 output tokens.
+  `rng.integers(100, 1025, 256)`, then output lengths the same way (benchmarks/native_throughput.py
+  draws the same lengths, with random token ids for prompts).
+- `short` (the H100 anchors' batch-size sweep): 256 prompts uniform in 120-280 tokens, 256 output tokens.
   Prompts of both are random single-token words in the model's chat template, sized to the drawn length
   (the template, and SmolLM2's default system prompt, count towards it).
 - `gsm8k`: the real GSM8K test questions in `standard` mode, first 100 and all 1319. Output lengths:
   see `GSM8K_COT_FACTOR`.
 - `agents`: majority_vote (N=8), debate (3 debaters, 2 rounds), self_refine (3 iterations) and the
   one-call `standard` baseline, 128 GSM8K problems; see `forced.py` for how their calls are forced.
+- `identity`: 96 GSM8K questions at two concurrencies, identical texts counted (`determinism.py`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Scale:
     gsm8k: tuple[int, ...]  # problem counts
     agents: int  # problems
     length_divisor: int = 1  # output lengths are divided by this (tiny runs on a CPU)
+    identity: tuple[int, int] = (96, 256)  # problems, tokens per response (determinism.py)
 
 
 SCALES = {
@@ -56,9 +59,9 @@ SCALES = {
                   agents=128),
     # CPU tests: a few sequences; prompts stay above the chat template's ~30 tokens
     "tiny": Scale(throughput=(8, (48, 80), (4, 24)), short=(8, (48, 64), 12), gsm8k=(4, 8), agents=2,
-                  length_divisor=32),
+                  length_divisor=32, identity=(3, 6)),
 }
-WORKLOADS = ("throughput", "short", "gsm8k", "agents")
+WORKLOADS = ("throughput", "short", "gsm8k", "agents", "identity")
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,10 @@ def build_workloads(names: list[str], scale: Scale, tokenizer, seed: int, data_d
             built.extend(gsm8k_workloads(tokenizer, scale.gsm8k, seed, data_dir, scale.length_divisor))
         elif name == "agents":
             built.append(agents_workload(tokenizer, scale.agents, seed, data_dir, scale.length_divisor))
+        elif name == "identity":
+            from .determinism import identity_workload
+
+            built.append(identity_workload(tokenizer, *scale.identity, data_dir))
         else:
             raise UserError(f"unknown --workload {name!r}: use {', '.join(WORKLOADS)}")
     return built

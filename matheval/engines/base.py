@@ -1,4 +1,4 @@
-"""The engine interface every backend implements (DESIGN.md, "The engine interface").
+"""The engine interface every backend implements (docs/architecture.md, "The engine interface").
 
 Agents and the runner only see `Engine.generate(messages, sampling) -> Completion`. Static-batching
 backends implement `generate_batch` and sit behind `engines.batcher.Batcher`, which gathers the
@@ -43,6 +43,15 @@ class Sampling:
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0.0
+
+
+class ReplicaLost(RuntimeError):
+    """The engine replica serving a workflow died: nothing it computed for that workflow counts, and the
+    runner runs the whole problem again on another replica."""
+
+
+class ReplicasExhausted(UserError):
+    """Every replica of a data-parallel engine died; the runner stops (finished problems are journaled)."""
 
 
 @dataclass

@@ -96,6 +96,30 @@ def create_engine(name: str, model: ModelRef, options: EngineOptions) -> Engine:
     return backend(name).create(model, options)
 
 
+def build_engine(name: str, model: ModelRef, options: EngineOptions, data_parallel: int | str | None = None,
+                 ray_address: str | None = None, log=None) -> Engine:
+    """One engine in this process, or N replicas of it behind one Engine (--data_parallel, --ray_address).
+
+    A server backend is already a replica set of its own: there N only multiplies the requests in flight."""
+    if data_parallel is None and not ray_address:
+        return create_engine(name, model, options)
+    if backend(name).remote:
+        if ray_address:
+            raise UserError(f"--ray_address places engine replicas; the {name} backend runs none here: drop it "
+                            "and point --base_url at the served model")
+        if data_parallel == "auto":
+            data_parallel = 1
+        module = importlib.import_module(f"{__package__}.{backend(name).module}")
+        shared = int(options.extra.get("max_concurrency") or module.DEFAULT_CONCURRENCY)
+        options.extra["max_concurrency"] = shared * data_parallel
+        (log or print)(f"--data_parallel {data_parallel} with the {name} backend: one client with {data_parallel}x "
+                       f"the requests in flight ({shared * data_parallel}); the server's own replicas serve them")
+        return create_engine(name, model, options)
+    from .replicas import create_replicated
+
+    return create_replicated(name, model, options, data_parallel or "auto", ray_address, log)
+
+
 def resolve_model(name: str, model: str) -> ModelRef:
     """What --model means for this backend: local weights to load, or the id a server knows."""
     if backend(name).remote:

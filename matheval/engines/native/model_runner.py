@@ -17,6 +17,7 @@ import torch
 from matheval.errors import UserError
 
 from .attention import AttentionMetadata, KVCache, TritonAttention, make_backend
+from . import invariant
 from .config import EngineConfig, ModelConfig
 from .model import CausalLM, init_dummy, load_weights
 from .sampler import SampledRows, Sampler, to_device
@@ -62,12 +63,17 @@ class ModelRunner:
         self.attention = make_backend(
             config.attention_backend, config.device, model_config.num_heads, model_config.num_kv_heads, model_config.head_dim
         )
-        fused = isinstance(self.attention, TritonAttention) and config.fused_kernels
-        if self.on_gpu and isinstance(self.attention, TritonAttention):
+        triton = isinstance(self.attention, TritonAttention)
+        # deterministic mode needs the Triton row kernels: torch's reductions choose a strategy by row count
+        fused = triton and (config.fused_kernels or config.deterministic)
+        if self.on_gpu and triton:
             self.attention.multiprocessors = torch.cuda.get_device_properties(self.device).multi_processor_count
         self.attention.fused = fused
+        self.attention.deterministic = config.deterministic
         with torch.device("meta"), _default_dtype(self.dtype):  # no memory, no initialisation yet
             self.model = CausalLM(model_config, self.attention, max_positions=max_model_len, fused=fused)
+        if config.deterministic:
+            self.model.use_invariant_products(invariant.linear_for(triton), fused_qk_norms=fused)
         self.model.to_empty(device=self.device).eval().requires_grad_(False)
         self.model.tie_weights()
         self.model.rotary.fill(self.device)
@@ -178,7 +184,7 @@ class ModelRunner:
         return AttentionMetadata(
             is_prefill=True,
             slot_mapping=self._to_device(np.concatenate(slots)),
-            context_lens=self._to_device(np.asarray(ends, dtype=np.int32)),
+            context_lens=self._to_device(np.asarray(ends, dtype=np.int64)),  # int64 as in decode: one kernel variant
             block_tables=self._to_device(np.ascontiguousarray(tables)),
             cu_query_lens=self._to_device(cu),
             max_query_len=max(query_lens),
@@ -230,6 +236,8 @@ class ModelRunner:
         device. The result holds one token list per step."""
         n = len(seqs)
         size = next((b for b in self.graphs if b >= n), n)
+        if self.config.deterministic and self.on_gpu and size not in self.graphs:
+            size = -(-n // 8) * 8  # eager: padding rows keep each step's int64 rows 16-byte aligned, as in graphs
         packed, tables = self._decode_arrays(seqs, size, steps)
         inputs = self._to_device(packed)
         rows = inputs[0, 0, :n].clone()  # the table rows, kept for _finish_launch before ids replace them
@@ -252,7 +260,7 @@ class ModelRunner:
             else:
                 meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[step, 2], context_lens=inputs[step, 3],
                                          block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
-                hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
+                hidden = self.model(inputs[step, 0], inputs[step, 1], meta)[:n]
             sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
         return self._finish_launch(seqs, torch.stack(sampled), "decode", rows)
 
@@ -277,7 +285,9 @@ class ModelRunner:
         max_bs = self.config.max_num_seqs
         sizes = sorted({b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, max_bs, 16)) | {max_bs})
         bs, scratch = self.block_size, self.cache.scratch_block
-        self.graph_inputs = torch.zeros(4, max_bs, dtype=torch.int64, device=self.device)
+        # rows of a multiple of 8 entries: each input row 16-byte aligned whatever max_num_seqs (the kernels
+        # compile one variant per alignment; the deterministic mode wants decode and prefill in one)
+        self.graph_inputs = torch.zeros(4, -(-max_bs // 8) * 8, dtype=torch.int64, device=self.device)
         self.graph_inputs[2].fill_(scratch * bs)
         self.graph_inputs[3].fill_(1)
         self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
