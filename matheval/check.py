@@ -80,8 +80,8 @@ def recommend(report: Report) -> str:
         guess = 64 if smallest >= 40 else 32 if smallest >= 20 else 8
         return (f"--inference_backend transformers --batch_size auto (probes the GPU; about {guess} rows for a "
                 "1.5B model), or --inference_backend continuous; install vLLM for the most speed")
-    return ("--inference_backend transformers --batch_size 16 (CPU: more rows add little), or --inference_backend "
-            "openai against a GPU server; see benchmarks/RESULTS.md")
+    return ("--inference_backend transformers --batch_size auto (on a CPU: 16 rows, fewer when memory is short; "
+            "more add little), or --inference_backend openai against a GPU server; see benchmarks/RESULTS.md")
 
 
 def render(report: Report) -> str:

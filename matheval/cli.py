@@ -14,8 +14,23 @@ import time
 from .errors import PROGRAM, UserError, error_line
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each flag's default, unless its help already says it or there is none to say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
+                or not action.option_strings or action.nargs == 0):  # nargs 0: a switch such as --no_progress
+            return text
+        return super()._get_help_string(action)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Bad flags get one line that names the problem and the fix, and exit code 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -58,6 +73,15 @@ def parse_batch_size(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
 
 
+def engine_args(text: str) -> dict:
+    from .engines import parse_engine_args
+
+    try:
+        return parse_engine_args(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--engine_args ")) from None
+
+
 def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     from .engines import BACKENDS
     from .engines.base import DEFAULT_MAX_NEW_TOKENS
@@ -67,8 +91,19 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="short name (see `matheval models`), hub id org/name, or local checkpoint folder")
     parser.add_argument("--round", default="run", help="name of this evaluation round (first part of the results folder)")
-    parser.add_argument("--dataset", default="synthetic", help="benchmark name (see `matheval datasets`)")
+    parser.add_argument("--dataset", default="synthetic",
+                        help="benchmark name (see `matheval datasets`), a .jsonl/.json/.csv file of your own problems, "
+                             "or several separated by commas (gsm8k,math500,aime25: one model load)")
     parser.add_argument("--count", type=positive_int, default=None, help="evaluate the first N problems (default: all)")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="evaluate a random N problems drawn with --sample_seed (instead of the first --count)")
+    parser.add_argument("--sample_seed", type=int, default=None, help="seed of the --limit subset (default 0)")
+    parser.add_argument("--question_field", default=None,
+                        help="a --dataset file's question field (default: found: question, problem, prompt, ...)")
+    parser.add_argument("--answer_field", default=None,
+                        help="a --dataset file's gold-answer field (default: found: answer, final_answer, ...; "
+                             "'#### n' and \\boxed{} are read)")
+    parser.add_argument("--id_field", default=None, help="a --dataset file's id field (default: id or idx, else the line)")
     parser.add_argument("--mode", default="standard", help=f"prompt mode: {', '.join(MODES)}")
     parser.add_argument("--detailed", type=parse_bool, default=False,
                         help="true: stream each response to the terminal (one problem at a time)")
@@ -82,14 +117,18 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_new_tokens", type=positive_int, default=DEFAULT_MAX_NEW_TOKENS,
                         help="token budget per response")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy")
-    parser.add_argument("--top_p", type=float, default=1.0)
+    parser.add_argument("--top_p", type=float, default=1.0, help="nucleus sampling: the smallest set of likeliest tokens with this mass")
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampled call (reproducible runs)")
     parser.add_argument("--fewshot_k", type=positive_int, default=4, help="worked examples in --mode fewshot")
     parser.add_argument("--concurrency", type=positive_int, default=None,
                         help="problems in flight at once (default: enough to fill batches)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--dtype", default=None, help="bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch/OpenMP threads (default: the cores free to this process; see the log)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--config", default=None, metavar="RUN.yaml",
+                        help="a YAML file of these flags (name: value); flags on the command line win")
     parser.add_argument("--data_parallel", type=parse_data_parallel, default=None,
                         help="N engine replicas, each in its own process on its own GPU(s) (or a share of the CPU "
                              "cores); auto: one per visible GPU (docs/scaling.md)")
@@ -112,6 +151,9 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of particular backends; those given reach the backend through EngineOptions.extra
     (defaults are None, so a backend only ever sees what the user set; engines.base.SHARED_EXTRA)."""
     group = parser.add_argument_group("backend options (see docs/backends.md)")
+    group.add_argument("--engine_args", type=engine_args, default=None, metavar="KEY=VALUE,...",
+                       help="options of the backend itself, e.g. native: max_num_seqs=64,enforce_eager=true; vllm: "
+                            "any vllm.LLM keyword; openai: request_timeout=120 (recorded in the manifest)")
     group.add_argument("--base_url", default=None,
                        help="openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, "
                             "else that one); the API key comes from $OPENAI_API_KEY")
@@ -135,7 +177,8 @@ def backend_extra(args: argparse.Namespace) -> dict:
     if getattr(args, "deterministic", None) and getattr(args, "inference_backend", "native") != "native":
         raise UserError("--deterministic is the native engine's mode (--inference_backend native); with transformers, "
                         "--dtype float32 is the reproducible path on a GPU")
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    named = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return {**(getattr(args, "engine_args", None) or {}), **named}
 
 
 def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
@@ -146,8 +189,10 @@ def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
         results_dir=args.results_dir, seed=args.seed, detailed=args.detailed, concurrency=args.concurrency,
         fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-        engine_options=backend_extra(args), data_parallel=args.data_parallel, ray_address=args.ray_address,
-        grader=args.grader,
+        engine_options=backend_extra(args), threads=args.threads, limit=args.limit, sample_seed=args.sample_seed,
+        question_field=args.question_field, answer_field=args.answer_field, id_field=args.id_field,
+        command=" ".join([getattr(args, "prog", "matheval"), *getattr(args, "argv", [])]),
+        data_parallel=args.data_parallel, ray_address=args.ray_address, grader=args.grader,
     )
     if hasattr(args, "agent"):  # the agent command's flags
         kwargs.update(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,
@@ -163,12 +208,18 @@ def eval_config(args: argparse.Namespace, agent: str = "standard"):
     return build(**eval_kwargs(args, agent))
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .api import evaluate
+def run_evaluations(kwargs: dict) -> int:
+    """One dataset or several (one model load); a line per dataset."""
+    from .api import evaluate_datasets
     from .evaluate import describe
 
-    print(describe(evaluate(**eval_kwargs(args))))
+    for outcome in evaluate_datasets(kwargs.pop("dataset"), **kwargs):
+        print(describe(outcome))
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    return run_evaluations(eval_kwargs(args))
 
 
 def add_agent_flags(parser: argparse.ArgumentParser) -> None:
@@ -187,11 +238,7 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from .api import evaluate
-    from .evaluate import describe
-
-    print(describe(evaluate(**eval_kwargs(args, agent=args.agent))))
-    return 0
+    return run_evaluations(eval_kwargs(args, agent=args.agent))
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
@@ -214,8 +261,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from .data import DATASETS
 
+    print(f"{'name':14s} {'problems':>8s}  {'local file under --data_dir':36s} {'hub id (without --data_dir)':32s} about")
     for name, spec in DATASETS.items():
-        print(f"{name:16s} {getattr(spec, 'description', '')}")
+        size = str(spec.size) if spec.size else "?"
+        local = spec.local[0].format(split="test") if spec.local else "built in"
+        hub = spec.hub.repo + (f" [{spec.hub.configs[0]}]" if spec.hub and spec.hub.configs[0] else "") \
+            if spec.hub else ("generated" if spec.generate else "-")
+        print(f"{name:14s} {size:>8s}  {local:36s} {hub:32s} {spec.description}")
+    print("\nOr your own file: --dataset problems.jsonl (.json, .csv; fields found, or --question_field/--answer_field)")
     return 0
 
 
@@ -246,7 +299,7 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_dir", default=None, help="benchmark files (default: $MATHEVAL_DATA_DIR)")
     parser.add_argument("--work_dir", default=None, help="where the benchmark model folder is written (default: /tmp)")
     parser.add_argument("--tag", default=None, help="added to the JSON file names (a second run the same day)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the workloads and engines")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -265,7 +318,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import warnings, write_report
 
-    output, configs = write_report(args.results_dirs, args.output)
+    output, configs = write_report(args.results_dirs, args.output, baseline=args.baseline)
     for line in warnings(configs):
         print(f"matheval: note: {line}", file=sys.stderr)
     print(f"report of {len(configs)} configurations -> {output}")
@@ -276,8 +329,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .report import load_configs, summary_tables, warnings
+    from .report.export import as_csv, as_json
 
     configs = load_configs(args.results_dirs)
+    if args.json or args.csv:
+        sys.stdout.write(as_json(configs) if args.json else as_csv(configs))
+        for line in warnings(configs):
+            print(f"matheval: note: {line}", file=sys.stderr)
+        return 0
     console = Console(width=None if sys.stdout.isatty() else 200)  # a file or pipe gets whole rows
     for table in summary_tables(configs):
         console.print(table)
@@ -300,15 +359,18 @@ def add_report_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = OneLineParser(prog="matheval", description="Evaluate math-reasoning models and inference-time agents.")
+    parser.add_argument("--version", action="version", version=f"matheval {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     evaluate = commands.add_parser("eval", help="evaluate a model on a benchmark (the seed's evaluation.eval)")
     add_eval_flags(evaluate)
-    evaluate.set_defaults(func=cmd_eval)
+    evaluate.set_defaults(func=cmd_eval, parser=evaluate)
     agent = commands.add_parser("agent", help="evaluate an inference-time agent (the seed's evaluation.eval_agent)")
     add_eval_flags(agent)
     add_agent_flags(agent)
-    agent.set_defaults(func=cmd_agent)
+    agent.set_defaults(func=cmd_agent, parser=agent)
     bench = commands.add_parser("bench", help="measure engines and batch sizes (docs/benchmarks.md)")
     add_bench_flags(bench)
     bench.set_defaults(func=cmd_bench)
@@ -316,9 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_flags(report)
     report.add_argument("-o", "--output", default=None,
                         help="the HTML file to write, or a folder for report.html (default: RESULTS_DIR/report.html)")
+    report.add_argument("--baseline", default=None, metavar="NAME",
+                        help="the configuration flips are counted against: its name on the page, e.g. standard "
+                             "(default: the newest finished standard-mode run of each dataset)")
     report.set_defaults(func=cmd_report)
     compare = commands.add_parser("compare", help="the summary table of result folders in the terminal")
     add_report_flags(compare)
+    form = compare.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object per configuration, for scripts")
+    form.add_argument("--csv", action="store_true", help="one CSV row per configuration, for spreadsheets")
     compare.set_defaults(func=cmd_compare)
     regrade = commands.add_parser("regrade", help="grade saved responses again (no generation); --audit compares graders")
     add_report_flags(regrade)
@@ -337,11 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     """Parse and dispatch; user errors become one line on stderr and exit code 2."""
     started = time.monotonic()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     PROGRAM[0] = parser.prog
-    args.started = started
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if getattr(args, "config", None):  # the file's values become defaults; the command line still wins
+            from .config_file import apply_config
+
+            apply_config(getattr(args, "parser", parser), args.config)
+            args = parser.parse_args(argv)
+        args.started = started
+        args.argv = argv
+        args.prog = parser.prog
         return args.func(args)
     except UserError as exc:
         print(error_line(exc), file=sys.stderr)
@@ -360,7 +435,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     """`python -m evaluation.eval`: the seed's flags with no subcommand."""
     parser = OneLineParser(prog="python -m evaluation.eval", description="Evaluate a model on a math benchmark.")
     add_eval_flags(parser)
-    parser.set_defaults(func=cmd_eval)
+    parser.set_defaults(func=cmd_eval, parser=parser)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return run(argv, parser)
 
@@ -370,7 +445,7 @@ def eval_agent_main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m evaluation.eval_agent", description="Evaluate an inference-time agent.")
     add_eval_flags(parser)
     add_agent_flags(parser)
-    parser.set_defaults(func=cmd_agent)
+    parser.set_defaults(func=cmd_agent, parser=parser)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return run(argv, parser)
 

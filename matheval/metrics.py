@@ -47,6 +47,10 @@ class Summary:
     maj_at_n: float | None = None
     maj_ci_low: float | None = None
     maj_ci_high: float | None = None
+    # what a problem cost: generated (completion) tokens, and its share of the engine's wall time
+    completion_tokens_per_problem: float = 0.0
+    prompt_tokens_per_problem: float = 0.0
+    engine_seconds_per_problem: float | None = None  # None for records written before engine shares
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +73,12 @@ def summarize(records: list[dict]) -> Summary:
         tokens_per_problem=(prompt + completion) / n if n else 0.0,
         calls_per_problem=calls / n if n else 0.0,
         seconds_per_problem=seconds / n if n else 0.0,
+        completion_tokens_per_problem=completion / n if n else 0.0,
+        prompt_tokens_per_problem=prompt / n if n else 0.0,
     )
+    shares = [r.get("engine_seconds") for r in records]
+    if n and all(isinstance(share, (int, float)) for share in shares):
+        summary.engine_seconds_per_problem = sum(shares) / n
     sampled = [r for r in records if r.get("samples_correct")]
     if n and len(sampled) == n:
         summary.num_samples = max(len(r["samples_correct"]) for r in sampled)

@@ -26,8 +26,9 @@ from .errors import UserError
 from .grading import extract_answer, is_equivalent, vote
 from .grading.graders import DEFAULT_GRADER, available_graders, get_grader
 from .metrics import summarize
-from .report.data import ANSWERS_SUFFIX, JOURNAL_SUFFIX, find_configs, read_metrics_csv
-from .results import CSV_COLUMNS, RunLog, RunPaths, safe_name, write_atomic, write_metrics_txt
+from .report.data import ANSWERS_SUFFIX, JOURNAL_SUFFIX, find_configs, read_metrics_csv, row_stem
+from .results import (CSV_COLUMNS, RunLog, RunPaths, read_folder_json, update_folder_json, write_atomic,
+                      write_metrics_txt)
 
 VERDICT_KEYS = ("extracted", "correct", "truncated", "samples", "samples_correct", "vote", "vote_correct")
 SUMMARY_COLUMNS = ("count", "correct", "accuracy", "ci_low", "ci_high", "pass_at_n", "pass_ci_low", "pass_ci_high",
@@ -232,8 +233,7 @@ def update_metrics(folder: Path, stem: str, records: list[dict]) -> None:
     summary = summarize(records).as_dict()
     csv_path = folder / "metrics.csv"
     rows = read_metrics_csv(csv_path)
-    matching = [i for i, r in enumerate(rows)
-                if "_".join(safe_name(r.get(k) or "") for k in ("model", "dataset", "mode")) == stem]
+    matching = [i for i, r in enumerate(rows) if stem in (row_stem(r), row_stem(r, with_backend=True))]
     if not matching:
         return
     row = rows[matching[-1]]
@@ -250,6 +250,9 @@ def update_metrics(folder: Path, stem: str, records: list[dict]) -> None:
     for key in ("wall_seconds", "tokens_per_second"):
         typed[key] = float(row.get(key) or 0)
     write_metrics_txt(paths, typed, summarize(records))
+    metrics_json = read_folder_json(folder / "metrics.json")
+    if stem in metrics_json:  # metrics.json follows the new verdicts too
+        update_folder_json(folder / "metrics.json", stem, {**metrics_json[stem], **summary})
 
 
 def describe(outcome: Outcome, limit: int = 20) -> list[str]:

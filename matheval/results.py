@@ -37,7 +37,13 @@ CSV_COLUMNS = [
     "num_runs", "pass_at_n", "pass_ci_low", "pass_ci_high", "maj_at_n", "maj_ci_low", "maj_ci_high",
     "calls_per_problem", "tokens_per_problem", "seconds_per_problem", "engine_calls", "mean_batch",
     "resumed", "round", "seed", "data_parallel",
+    # settings and honest costs (after the seed's columns, so older files keep their order)
+    "max_new_tokens", "temperature", "top_p", "fewshot_k", "completion_tokens_per_problem",
+    "prompt_tokens_per_problem", "engine_seconds_per_problem",
 ]
+# Journal identity keys -> the flag a user changes (what a refused rerun names)
+IDENTITY_FLAGS = {"backend": "--inference_backend", "max_tokens": "--max_new_tokens", "examples": "--fewshot_k",
+                  "runs": "runs", "extra": "agent extra", "dataset_file": "the --dataset file's sha256"}
 
 
 def safe_name(text: str) -> str:
@@ -76,8 +82,26 @@ class RunPaths:
         return self.folder / f"metrics_{self.mode}.txt"
 
 
+def journal_backend(path: Path) -> str | None:
+    """The backend named in a journal's header (None when unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = json.loads(handle.readline())
+        return header.get("identity", {}).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def for_backend(paths: RunPaths, backend: str | None) -> RunPaths:
+    """Two backends in one folder: the first keeps the seed's file names, any other adds `+<backend>` to the
+    mode part (`..._standard+native_answers.json`), so each resumes its own journal and none is refused."""
+    if backend is None or not paths.journal.exists() or journal_backend(paths.journal) in (None, backend):
+        return paths
+    return RunPaths(paths.folder, paths.model, paths.dataset, f"{paths.mode}+{safe_name(backend)}")
+
+
 def run_paths(results_dir: str | Path, round_name: str, model: str, dataset: str, count: int, mode: str,
-              today: datetime | None = None) -> RunPaths:
+              today: datetime | None = None, backend: str | None = None) -> RunPaths:
     """The run's folder. A rerun on a later day continues an unfinished run of the same
     round/model/dataset/count instead of starting a fresh folder."""
     model, dataset, mode = safe_name(model), safe_name(dataset), safe_name(mode)
@@ -88,10 +112,10 @@ def run_paths(results_dir: str | Path, round_name: str, model: str, dataset: str
         earlier = sorted((p for p in root.glob(prefix + "[0-9][0-9][0-9][0-9]") if p.is_dir()),
                          key=lambda p: p.stat().st_mtime, reverse=True)
         for folder in earlier:
-            paths = RunPaths(folder, model, dataset, mode)
+            paths = for_backend(RunPaths(folder, model, dataset, mode), backend)
             if paths.journal.exists() and not paths.answers.exists():
                 return paths
-    return RunPaths(today_folder, model, dataset, mode)
+    return for_backend(RunPaths(today_folder, model, dataset, mode), backend)
 
 
 def ensure_writable(folder: Path) -> None:
@@ -152,12 +176,11 @@ class Journal:
         if not lines:
             raise UserError(f"{self.path} is empty: delete it to start this run over")
         header = json.loads(lines[0])
-        stored = header.get("identity", {})
-        changed = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-        if changed:
-            detail = ", ".join(f"{k} {stored.get(k)!r} -> {identity.get(k)!r}" for k in changed[:3])
-            raise UserError(f"{self.path.parent.parent} holds a run with other settings ({detail}): "
-                            "use another --round, or delete that folder to start over")
+        changes = identity_changes(header.get("identity", {}), identity)
+        if changes:
+            detail = ", ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "")
+            raise UserError(f"{self.path.parent.parent} holds a run with other settings ({detail}): rerun with "
+                            "its settings to continue it, use another --round, or delete that folder to start over")
         for number, line in enumerate(lines[1:], start=2):
             try:
                 record = json.loads(line)
@@ -208,6 +231,67 @@ def without_surrogates(value):
     return value
 
 
+def identity_changes(stored: dict, wanted: dict) -> list[str]:
+    """What differs between two run identities, as the flags a user would change: '--max_new_tokens 64 -> 32'."""
+
+    def flat(identity: dict) -> dict:
+        values = {k: v for k, v in identity.items() if k != "params"}
+        values.update(identity.get("params") or {})
+        return values
+
+    before, after = flat(stored), flat(wanted)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        flag = IDENTITY_FLAGS.get(key, f"--{key}")
+        if key == "examples":
+            old, new = len(old or []), len(new or [])
+        changes.append(f"{flag} {_shown(old)} -> {_shown(new)}")
+    return changes
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def update_folder_json(path: Path, key: str, value: dict, fmt: int = 1) -> None:
+    """Set one configuration's entry in a folder-wide JSON file ({"format", "configurations": {key: ...}}),
+    under a lock, so two runs writing into one folder keep both entries; written atomically."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            entries = read_folder_json(path)
+            entries[key] = value
+            text = json.dumps({"format": fmt, "configurations": entries}, indent=2, ensure_ascii=False, default=str)
+            write_atomic(path, text + "\n")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_folder_json(path: Path) -> dict[str, dict]:
+    """The entries of a folder-wide JSON file ({} when it is missing or unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    entries = data.get("configurations") if isinstance(data, dict) else None
+    return entries if isinstance(entries, dict) else {}
+
+
+def write_metrics_json(paths: RunPaths, row: dict) -> None:
+    """metrics.json beside metrics.csv: each configuration's latest row, typed, for scripts."""
+    update_folder_json(paths.folder / "metrics.json", paths.stem, dict(row, stem=paths.stem))
+
+
 class RunLog:
     """The human-readable log: one line per event, flushed as it goes."""
 
@@ -244,7 +328,7 @@ def append_metrics_row(paths: RunPaths, row: dict) -> None:
 
 def metrics_row(summary: Summary, *, model: str, dataset: str, mode: str, backend: str, batch_size,
                 round_name: str, seed: int, wall_seconds: float, new_tokens: int, resumed: int,
-                engine: dict, num_runs: int) -> dict:
+                engine: dict, num_runs: int, settings: dict | None = None) -> dict:
     row = summary.as_dict()
     row.update(
         timestamp=_now(), model=model, dataset=dataset, mode=mode, backend=backend, batch_size=batch_size,
@@ -253,7 +337,10 @@ def metrics_row(summary: Summary, *, model: str, dataset: str, mode: str, backen
         resumed=resumed, engine_calls=engine.get("engine_calls"), mean_batch=engine.get("mean_batch"),
         num_runs=num_runs,
     )
+    for key in ("max_new_tokens", "temperature", "top_p", "fewshot_k"):
+        row.setdefault(key, (settings or {}).get(key))
     return row
+
 
 
 def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
@@ -262,6 +349,8 @@ def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
         f"Dataset:     {row['dataset']}",
         f"Mode:        {row['mode']}",
         f"Backend:     {row['backend']} (batch size {row['batch_size']})",
+        f"Generation:  max_new_tokens {row.get('max_new_tokens')}, temperature {row.get('temperature')}, "
+        f"top_p {row.get('top_p')}, seed {row.get('seed')} (every setting: manifest.json)",
         f"Problems:    {summary.count}",
         f"Correct:     {summary.correct}",
         f"Accuracy:    {summary.accuracy:.2%}  (95% CI {summary.ci_low:.2%} - {summary.ci_high:.2%})",
@@ -273,8 +362,11 @@ def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
         ]
     lines += [
         f"Tokens:      {summary.tokens} ({summary.prompt_tokens} prompt + {summary.completion_tokens} completion)",
-        f"Per problem: {summary.tokens_per_problem:.1f} tokens, {summary.calls_per_problem:.2f} calls, "
-        f"{summary.seconds_per_problem:.2f} s",
+        f"Per problem: {summary.completion_tokens_per_problem:.1f} generated tokens (+ "
+        f"{summary.prompt_tokens_per_problem:.1f} prompt), {summary.calls_per_problem:.2f} calls, "
+        + (f"{summary.engine_seconds_per_problem:.2f} engine-seconds (its share of the run's wall time), "
+           if summary.engine_seconds_per_problem is not None else "")
+        + f"{summary.seconds_per_problem:.2f} s latency",
         f"Wall time:   {row['wall_seconds']:.1f} s this invocation ({row['resumed']} problems resumed from the journal)",
         f"Throughput:  {row['tokens_per_second']:.1f} completion tokens/s",
     ]

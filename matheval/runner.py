@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
@@ -59,6 +59,36 @@ def grade_attempt(problem: Problem, attempt: Attempt, finish_reason: str | None 
     return graded
 
 
+@dataclass
+class ShareClock:
+    """Each workflow's share of the run's wall time: the integral of dt / (workflows live at t). Unlike a
+    workflow's own seconds (which include queueing for its batch, so they grow with the batch size), the
+    shares add up to the run's wall time, so they say what a problem cost the engine ("engine seconds":
+    GPU-seconds on a GPU)."""
+
+    live: int = 0
+    total: float = 0.0
+    last: float = field(default_factory=time.perf_counter)
+
+    def _advance(self) -> None:
+        now = time.perf_counter()
+        if self.live:
+            self.total += (now - self.last) / self.live
+        self.last = now
+
+    @contextlib.contextmanager
+    def share(self):
+        self._advance()
+        self.live += 1
+        start, box = self.total, [0.0]
+        try:
+            yield box
+        finally:
+            self._advance()
+            self.live -= 1
+            box[0] = self.total - start
+
+
 def response_finish_reason(response: str, calls: list) -> str | None:
     """Why the text shown as the response ended (a vote's winner need not be the last call's first text)."""
     for call in reversed(calls):
@@ -69,7 +99,7 @@ def response_finish_reason(response: str, calls: list) -> str | None:
 
 
 def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool,
-                grader: str = DEFAULT_GRADER) -> dict:
+                grader: str = DEFAULT_GRADER, engine_seconds: float | None = None) -> dict:
     calls = llm.finished_calls
     finish_reason = calls[-1].finish_reasons[0] if calls and calls[-1].finish_reasons else None
     record = {
@@ -83,6 +113,7 @@ def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds:
         "completion_tokens": sum(sum(c.completion_tokens) for c in calls),
         "calls": len(calls),
         "seconds": round(seconds, 3),
+        "engine_seconds": None if engine_seconds is None else round(engine_seconds, 3),
         "finish_reason": finish_reason,
         "metadata": problem.metadata,
     }
@@ -102,6 +133,7 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
     limit = asyncio.Semaphore(max(1, spec.concurrency))
     tools = spec.tools or Tools()
     engines = [engine, *tools.engines.values()]
+    clock = ShareClock()
 
     def track() -> contextlib.ExitStack:
         """Mark the workflow live on every batching engine, so each can flush once all are waiting."""
@@ -115,17 +147,18 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
         async with limit:
             if on_start is not None:
                 on_start(problem, run)
-            while True:  # once, unless the engine replica serving it dies: then again, on another
-                with track():
-                    llm = LLM(engine, spec.seed, problem.id, run, spec.params, tools)
-                    started = time.perf_counter()
-                    try:
-                        attempt = await spec.agent(problem, llm, spec.params)
-                    except ReplicaLost:
-                        continue
-                    seconds = time.perf_counter() - started
-                break
-            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader)
+            with clock.share() as share:  # its share of the engine, a lost replica's retries included
+                while True:  # once, unless the engine replica serving it dies: then again, on another
+                    with track():
+                        llm = LLM(engine, spec.seed, problem.id, run, spec.params, tools)
+                        started = time.perf_counter()
+                        try:
+                            attempt = await spec.agent(problem, llm, spec.params)
+                        except ReplicaLost:
+                            continue
+                        seconds = time.perf_counter() - started
+                    break
+            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader, share[0])
             journal.append(record)
             if on_record is not None:
                 on_record(record)

@@ -228,6 +228,17 @@ def aime24(record: dict, index: int) -> Problem:
     )
 
 
+def aime25(record: dict, index: int) -> Problem:
+    """AIME 2025 (I and II): problem, answer, id, contest."""
+    return Problem(
+        id=_own_id("aime25", record.get("id"), index),
+        question=str(need(record, "problem", "question")).strip(),
+        answer=format_number(need(record, "answer")),
+        solution=record.get("solution"),
+        metadata={"contest": record["contest"]} if record.get("contest") else {},
+    )
+
+
 def amc23(record: dict, index: int) -> Problem:
     """AMC 2023: question (or problem), answer (stored as a float: 27.0 -> "27"), url, id."""
     return Problem(

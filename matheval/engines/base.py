@@ -95,6 +95,13 @@ class EngineStats:
     max_batch: int = 0
     retries: int = 0  # server requests retried after a transient failure (429, 5xx, timeout, lost connection)
     oom_retries: int = 0  # batches retried smaller after running out of GPU memory
+    # completion tokens counted as they are generated, unfinished sequences included (the progress line's
+    # tokens/s from the first second); 0 where a backend only sees finished sequences
+    generated_tokens: int = 0
+
+    @property
+    def tokens_so_far(self) -> int:
+        return max(self.generated_tokens, self.completion_tokens)
 
     @property
     def mean_batch(self) -> float:

@@ -79,8 +79,10 @@ def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
 class RowStopper(StoppingCriteria):
     """Ends each row at its own token budget or at the first of its stop strings."""
 
-    def __init__(self, rows: list[_Row], prompt_width: int, tokenizer, abort: threading.Event):
+    def __init__(self, rows: list[_Row], prompt_width: int, tokenizer, abort: threading.Event,
+                 stats: EngineStats | None = None):
         self.rows = rows
+        self.stats = stats
         self.abort = abort
         self.prompt_width = prompt_width
         self.tokenizer = tokenizer
@@ -90,6 +92,8 @@ class RowStopper(StoppingCriteria):
         generated = input_ids.shape[1] - self.prompt_width
         if self.abort.is_set():  # the run is shutting down (Ctrl-C): stop at the next token
             return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if self.stats is not None and generated > 0:  # a token per row still within its budget (progress)
+            self.stats.generated_tokens += sum(1 for row in self.rows if generated <= row.sampling.max_tokens)
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         for i, row in enumerate(self.rows):
             if generated >= row.sampling.max_tokens:
@@ -180,7 +184,7 @@ class TransformersBackend:
             pad_token_id=pad,
             eos_token_id=sorted(self.eos_ids),  # engines.stopping's set: every backend ends a turn alike
             logits_processor=[RowSampler(rows, self.device)],
-            stopping_criteria=[RowStopper(rows, width, self.tokenizer, self.abort)],
+            stopping_criteria=[RowStopper(rows, width, self.tokenizer, self.abort, self.stats)],
             streamer=self.streamer if len(rows) == 1 else None,
         )
         results = [self.finish_row(row, sequences[i, width:].tolist()) for i, row in enumerate(rows)]
@@ -190,6 +194,7 @@ class TransformersBackend:
         self.stats.max_batch = max(self.stats.max_batch, len(rows))
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
         self.stats.completion_tokens += sum(tokens for _, tokens, _ in results)
+        self.stats.generated_tokens = self.stats.completion_tokens  # rows that ended early were counted on
         self.stats.busy_seconds += time.perf_counter() - started
         return results
 

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from ..errors import UserError
 from ..models import ModelRef
-from .base import Completion, EngineOptions, EngineStats, Request
+from .base import SHARED_EXTRA, Completion, EngineOptions, EngineStats, Request
 from .chat import encode_prompt
 
 MAX_PENDING = 4096  # rows handed to one LLM.generate call at most; vLLM batches them itself
@@ -58,6 +58,8 @@ class VLLMBackend:
         )
         if extra.get("max_model_len"):
             settings["max_model_len"] = int(extra["max_model_len"])
+        # --engine_args: any other vllm.LLM keyword (enforce_eager, max_num_seqs, quantization, ...), as given
+        settings.update({k: v for k, v in extra.items() if k not in SHARED_EXTRA})
         try:
             self.llm = self.vllm.LLM(**settings)
         except (OSError, ValueError) as exc:

@@ -152,6 +152,7 @@ class LLMEngine:
         else:
             steps = self._round_length(seqs)
             self.counters["decode_tokens"] += steps * len(seqs)
+            self.stats.generated_tokens += steps * len(seqs)  # counted at launch: the progress line's tok/s
             self.counters["decode_rounds"] += 1
             pending = self.runner.launch_decode(seqs, steps)
         for seq in seqs:
