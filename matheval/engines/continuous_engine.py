@@ -81,7 +81,8 @@ class ContinuousBackend:
     def sampling_kwargs(self, sampling: Sampling) -> dict:
         if sampling.greedy:
             return {"temperature": 1.0, "top_k": 1, "top_p": 1.0}
-        return {"temperature": float(sampling.temperature), "top_k": int(self.model.config.vocab_size),
+        return {"temperature": float(sampling.temperature),
+                "top_k": int(sampling.top_k or self.model.config.vocab_size),
                 "top_p": float(sampling.top_p)}
 
     async def generate(self, messages: Messages, sampling: Sampling) -> Completion:

@@ -72,6 +72,7 @@ class VLLMBackend:
             n=sampling.n,
             temperature=sampling.temperature,  # vLLM treats 0 as greedy
             top_p=sampling.top_p,
+            top_k=sampling.top_k or -1,  # vLLM's "every token" (0 also means that from vLLM 0.10 on)
             max_tokens=sampling.max_tokens,
             stop=list(sampling.stop) or None,
             seed=sampling.seed,

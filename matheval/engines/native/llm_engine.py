@@ -92,6 +92,7 @@ class LLMEngine:
         params = SeqParams(
             temperature=sampling.temperature,
             top_p=sampling.top_p,
+            top_k=sampling.top_k,
             max_tokens=sampling.max_tokens,
             stop=tuple(s for s in sampling.stop if s),
             ignore_eos=self.config.ignore_eos if ignore_eos is None else ignore_eos,
