@@ -30,7 +30,7 @@ def evaluate(model: str = DEFAULT_MODEL, dataset: str = "synthetic", *, agent: s
              num_runs: int | None = None, max_iters: int = 3, rounds: int = 2, beam_width: int = 2,
              expansions: int = 3, max_depth: int = 8, max_calls: int = 4, verifier: str | None = None,
              engine_options: dict | None = None, data_parallel: int | str | None = None,
-             ray_address: str | None = None) -> Outcome:
+             ray_address: str | None = None, grader: str = "matheval") -> Outcome:
     """Evaluate `model` on `dataset` (with `agent`), write the seed's result files, return the outcome:
     `.metrics` (the metrics.csv row), `.summary`, `.records` (one dict per problem and run), `.folder`.
 

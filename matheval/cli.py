@@ -96,7 +96,16 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray_address", default=None,
                         help="place the replicas on this Ray cluster: auto, host:port or ray://host:port "
                              "(pip install 'matheval[ray]')")
+    add_grader_flag(parser)
     add_backend_flags(parser)
+
+
+def add_grader_flag(parser: argparse.ArgumentParser) -> None:
+    from .grading.graders import DEFAULT_GRADER, GRADERS
+
+    parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER,
+                        help="who decides correctness: matheval, plain math-verify, or lm-eval's GSM8K regexes "
+                             "(needs the lm-eval extra); docs/grading.md")
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +141,7 @@ def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
         fewshot_k=args.fewshot_k, device=args.device, dtype=args.dtype, progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
         engine_options=backend_extra(args), data_parallel=args.data_parallel, ray_address=args.ray_address,
+        grader=args.grader,
     )
     if hasattr(args, "agent"):  # the agent command's flags
         kwargs.update(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,
@@ -269,6 +279,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_regrade(args: argparse.Namespace) -> int:
+    from .regrade import describe, regrade
+
+    for line in describe(regrade(args.results_dirs, grader=args.grader, audit=args.audit)):
+        print(line)
+    return 0
+
+
 def add_report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
                         help="a results folder (every run folder inside it is read) or individual run folders")
@@ -295,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="the summary table of result folders in the terminal")
     add_report_flags(compare)
     compare.set_defaults(func=cmd_compare)
+    regrade = commands.add_parser("regrade", help="grade saved responses again (no generation); --audit compares graders")
+    add_report_flags(regrade)
+    add_grader_flag(regrade)
+    regrade.add_argument("--audit", action="store_true",
+                         help="also grade every response with every available grader and list the disagreements")
+    regrade.set_defaults(func=cmd_regrade)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)

@@ -19,6 +19,7 @@ from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox,
 from .data import load_examples, load_problems
 from .engines import EngineOptions, EngineStats, build_engine, ignored_options, resolve_model
 from .engines.base import ReplicasExhausted
+from .grading.graders import get_grader
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c
 from .metrics import Summary, summarize
@@ -52,6 +53,7 @@ class EvalConfig:
     progress: bool = True
     data_parallel: int | str | None = None  # engine replicas (one per GPU, or a share of the cores); None: in process
     ray_address: str | None = None  # place the replicas on this Ray cluster
+    grader: str = "matheval"  # who decides `correct`: matheval, math-verify, lm-eval (grading.graders)
 
     @property
     def label(self) -> str:
@@ -100,6 +102,7 @@ def run_eval(config: EvalConfig) -> Outcome:
     if config.detailed and (config.data_parallel or config.ray_address):
         raise UserError("--detailed streams one problem at a time: drop --data_parallel / --ray_address")
     agent = resolve_agent(config.agent)
+    get_grader(config.grader)  # an unknown grader or a missing lm-eval fails here, before the model loads
     model = resolve_model(config.backend, config.model)
     problems = load_problems(config.dataset, data_dir=config.data_dir, count=config.count)
     if not problems:
@@ -120,13 +123,15 @@ def run_eval(config: EvalConfig) -> Outcome:
     identity = {"model": model.display, "dataset": config.dataset, "count": len(problems), "agent": config.agent,
                 "backend": config.backend,
                 "seed": config.seed, "runs": config.runs, "params": params.identity()}
+    if config.grader != "matheval":  # verdicts of two graders are never mixed in one file
+        identity["grader"] = config.grader
     journal = Journal(paths.journal, identity)
     log = RunLog(paths.log)
     resumed = len(journal.records)
     total = len(problems) * config.runs
     spec = RunSpec(problems, agent, params, seed=config.seed, runs=config.runs,
                    concurrency=config.concurrency or default_concurrency(config),
-                   keep_trace=config.agent != "standard")
+                   keep_trace=config.agent != "standard", grader=config.grader)
     log.write(f"start model={model.display} dataset={config.dataset} count={len(problems)} mode={config.label} "
               f"backend={config.backend} batch_size={batch_label(config)} seed={config.seed} resumed={resumed}/{total}")
     if resumed:

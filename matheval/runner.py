@@ -15,7 +15,8 @@ from typing import Callable
 from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
 from .data.problem import Problem
 from .engines.base import Engine, ReplicaLost
-from .grading import is_equivalent, vote
+from .grading import extract_answer, grade, is_equivalent, vote
+from .grading.graders import DEFAULT_GRADER, get_grader
 from .results import Journal
 
 
@@ -29,11 +30,26 @@ class RunSpec:
     concurrency: int = 64
     keep_trace: bool = True
     tools: Tools | None = None  # other engines and the sandbox, shared by every workflow
+    grader: str = DEFAULT_GRADER  # who decides `correct` (matheval.grading.graders)
 
 
-def grade_attempt(problem: Problem, attempt: Attempt) -> dict:
-    """Correctness of the final answer, and of each candidate for pass@N / maj@N."""
-    graded = {"extracted": attempt.answer, "correct": attempt.answer is not None and is_equivalent(attempt.answer, problem.answer)}
+def grade_attempt(problem: Problem, attempt: Attempt, finish_reason: str | None = None,
+                  grader: str = DEFAULT_GRADER) -> dict:
+    """Correctness of the final answer, and of each candidate for pass@N / maj@N.
+
+    When the answer is the response's own (most agents), the response is graded with its finish reason, so
+    a truncated one gets no guessed answer; an answer from elsewhere (a program's output) is graded as is."""
+    if attempt.answer is not None and attempt.answer == extract_answer(attempt.response):
+        result = grade(attempt.response, problem.answer, finish_reason=finish_reason)
+        graded = {"extracted": result.extracted, "correct": result.correct, "truncated": result.truncated}
+    elif attempt.answer is None:
+        graded = {"extracted": None, "correct": False, "truncated": finish_reason == "length"}
+    else:
+        graded = {"extracted": attempt.answer, "correct": is_equivalent(attempt.answer, problem.answer),
+                  "truncated": False}
+    if grader != DEFAULT_GRADER:  # a peer grader decides the final verdict; candidates stay ours
+        peer = get_grader(grader)(attempt.response, problem.answer, finish_reason)
+        graded.update(extracted=peer.extracted, correct=peer.correct, grader=grader)
     if attempt.samples:
         graded["samples"] = attempt.samples
         graded["samples_correct"] = [s is not None and is_equivalent(s, problem.answer) for s in attempt.samples]
@@ -43,20 +59,31 @@ def grade_attempt(problem: Problem, attempt: Attempt) -> dict:
     return graded
 
 
-def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool) -> dict:
+def response_finish_reason(response: str, calls: list) -> str | None:
+    """Why the text shown as the response ended (a vote's winner need not be the last call's first text)."""
+    for call in reversed(calls):
+        for text, reason in zip(call.texts, call.finish_reasons):
+            if text == response:
+                return reason
+    return None
+
+
+def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool,
+                grader: str = DEFAULT_GRADER) -> dict:
     calls = llm.finished_calls
+    finish_reason = calls[-1].finish_reasons[0] if calls and calls[-1].finish_reasons else None
     record = {
         "id": problem.id,
         "run": run,
         "question": problem.question,
         "gold": problem.answer,
         "response": attempt.response,
-        **grade_attempt(problem, attempt),
+        **grade_attempt(problem, attempt, response_finish_reason(attempt.response, calls) or finish_reason, grader),
         "prompt_tokens": sum(c.prompt_tokens for c in calls),
         "completion_tokens": sum(sum(c.completion_tokens) for c in calls),
         "calls": len(calls),
         "seconds": round(seconds, 3),
-        "finish_reason": calls[-1].finish_reasons[0] if calls and calls[-1].finish_reasons else None,
+        "finish_reason": finish_reason,
         "metadata": problem.metadata,
     }
     record["tokens"] = record["prompt_tokens"] + record["completion_tokens"]
@@ -98,7 +125,7 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
                         continue
                     seconds = time.perf_counter() - started
                 break
-            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace)
+            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader)
             journal.append(record)
             if on_record is not None:
                 on_record(record)

@@ -70,4 +70,4 @@ async def carry_on(llm: LLM, question: list[dict], segment: str, reason: str, ma
         step = await llm.generate(question + [{"role": "assistant", "content": transcript}], role="reason",
                                   **sampling)
         segment, reason = step.text, step.finish_reasons[0]
-    return {"transcript": transcript, "executions": executions, "answer": extract_answer(transcript)}
+    return {"transcript": transcript, "executions": executions, "answer": extract_answer(transcript, reason)}

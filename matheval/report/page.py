@@ -19,6 +19,7 @@ from markupsafe import Markup
 from .. import __version__
 from . import plots
 from .columns import COLUMNS, interval, percent
+from .disagreements import audited, disagreements, disagrees
 from .data import (Config, Flips, breakdown, breakdown_keys, by_dataset, flips, pareto_front, per_problem,
                    reference_config)
 
@@ -69,7 +70,8 @@ for (const bar of document.querySelectorAll('.filter')) {
     const cards = section.querySelectorAll('.problem');
     let visible = 0;
     for (const card of cards) {
-      if (event.target.value === 'all' || card.dataset.status === event.target.value) visible += 1;
+      const value = event.target.value;
+      if (value === 'all' || card.dataset.status === value || (value === 'disagree' && card.dataset.disagree === '1')) visible += 1;
     }
     shown.textContent = visible + ' of ' + cards.length + ' shown';
   });
@@ -105,7 +107,8 @@ details { margin: 2px 0; } summary { cursor: pointer; color: #0b57d0; }
 .filter label { margin-right: 14px; } .pair { margin: 8px 0; } .pair select { margin: 0 10px 0 4px; }
 .problems[data-show=correct] .problem:not([data-status=correct]),
 .problems[data-show=wrong] .problem:not([data-status=wrong]),
-.problems[data-show=mixed] .problem:not([data-status=mixed]) { display: none; }
+.problems[data-show=mixed] .problem:not([data-status=mixed]),
+.problems[data-show=disagree] .problem:not([data-disagree="1"]) { display: none; }
 .problems .problem:target { display: block; outline: 2px solid #0b57d0; }
 """
 
@@ -123,7 +126,7 @@ TEMPLATE = """<!DOCTYPE html>
 <p class="muted">{{ configs|length }} configuration{{ 's' if configs|length != 1 }} on {{ datasets|length }}
 dataset{{ 's' if datasets|length != 1 }} · written {{ generated }} by matheval {{ version }}</p>
 <nav><a href="#summary">Summary</a><a href="#cost">Accuracy vs cost</a><a href="#breakdowns">Breakdowns</a>
-<a href="#flips">Flips</a><a href="#problems">Problems</a></nav>
+<a href="#flips">Flips</a><a href="#disagreements">Grader disagreements</a><a href="#problems">Problems</a></nav>
 
 <h2 id="summary">Summary</h2>
 <div class="scroll"><table id="summary-table">
@@ -185,6 +188,22 @@ second <select>{% for config in d.configs %}<option value="{{ config.key }}"{% i
 {% else %}<p class="muted">Only one configuration on {{ d.name }}: nothing to compare.</p>{% endif %}
 {% endfor %}
 
+<h2 id="disagreements">Grader disagreements</h2>
+{% for d in datasets %}
+<h3>{{ d.name }}</h3>
+{% if not d.audited %}<p class="muted">No audit yet: <code>matheval regrade RESULTS_DIR --audit</code> grades every response with
+every available grader and keeps their verdicts in the records.</p>
+{% elif not d.disagreements %}<p class="muted">The graders ({{ d.graders|join(', ') }}) agree on every response.</p>
+{% else %}
+<p class="muted">{{ d.disagreements|length }} response{{ 's' if d.disagreements|length != 1 }} graded differently by
+{{ d.graders|join(', ') }} (from <code>matheval regrade --audit</code>); the Problems filter "graders disagree" shows their cards.</p>
+<table class="disagreements"><thead><tr><th>configuration</th><th>problem</th><th>run</th><th>gold</th>{% for g in d.graders %}<th>{{ g }}</th>{% endfor %}</tr></thead><tbody>
+{% for item in d.disagreements %}<tr data-config="{{ item.config.key }}"><td>{{ item.config.name }}</td><td><a href="#{{ d.anchors[item.id] }}">{{ item.id }}</a></td><td class="num">{{ item.run }}</td><td><code>{{ item.gold }}</code></td>
+{% for g in d.graders %}{% set v = item.verdicts.get(g) %}<td data-grader="{{ g }}" class="{{ 'ok' if v and v.get('correct') else 'bad' }}">{% if v %}{{ '✓' if v.get('correct') else '✗' }} <code>{{ v.get('extracted') if v.get('extracted') is not none else '(none)' }}</code>{% else %}—{% endif %}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+{% endif %}
+{% endfor %}
+
 <h2 id="problems">Problems</h2>
 {% for d in datasets %}
 {% set dataset_index = loop.index %}
@@ -193,10 +212,11 @@ second <select>{% for config in d.configs %}<option value="{{ config.key }}"{% i
 <form class="filter">
 <label><input type="radio" name="show-{{ dataset_index }}" value="all" checked> all ({{ d.problems|length }})</label>
 {% for status, title in status_titles.items() %}<label><input type="radio" name="show-{{ dataset_index }}" value="{{ status }}"> {{ title }} ({{ d.status_counts[status] }})</label>{% endfor %}
+{% if d.audited %}<label><input type="radio" name="show-{{ dataset_index }}" value="disagree"> graders disagree ({{ d.problems|selectattr('disagree')|list|length }})</label>{% endif %}
 <span class="shown muted small"></span>
 </form>
 {% for p in d.problems %}
-<article class="problem" id="{{ p.anchor }}" data-status="{{ p.status }}" data-pid="{{ p.id }}">
+<article class="problem" id="{{ p.anchor }}" data-status="{{ p.status }}" data-pid="{{ p.id }}"{% if p.disagree %} data-disagree="1"{% endif %}>
 <h3>{{ p.id }}<span class="badge {{ 'ok' if p.status == 'correct' else 'bad' if p.status == 'wrong' else '' }}">{{ p.right }}/{{ p.total }} runs correct</span>{% if p.meta %}<span class="badge muted">{{ p.meta }}</span>{% endif %}</h3>
 <div class="question">{{ p.question }}</div>
 <p>Gold answer: <code>{{ p.gold }}</code></p>
@@ -238,6 +258,7 @@ class ProblemView:
     right: int = 0
     total: int = 0
     status: str = "wrong"
+    disagree: bool = False  # the audit's graders grade one of its records differently
 
 
 @dataclass
@@ -262,6 +283,9 @@ class DatasetView:
     anchors: dict[str, str] = field(default_factory=dict)
     several_runs: bool = False  # some problem was run more than once: show the run number
     status_counts: dict[str, int] = field(default_factory=dict)
+    audited: bool = False
+    graders: list[str] = field(default_factory=list)
+    disagreements: list = field(default_factory=list)
 
 
 def dataset_view(number: int, name: str, configs: list[Config]) -> DatasetView:
@@ -283,6 +307,8 @@ def dataset_view(number: int, name: str, configs: list[Config]) -> DatasetView:
     view.anchors = {p.id: p.anchor for p in problems}
     view.several_runs = any(r.get("run", 0) for c in configs for r in c.records)
     view.status_counts = {s: sum(1 for p in problems if p.status == s) for s in STATUS_TITLES}
+    view.audited = audited(configs)
+    view.graders, view.disagreements = disagreements(configs)
     return view
 
 
@@ -302,6 +328,7 @@ def problem_views(number: int, configs: list[Config]) -> list[ProblemView]:
         view.total = len(view.rows)
         view.right = sum(1 for _, r in view.rows if r["correct"])
         view.status = "correct" if view.right == view.total else "wrong" if view.right == 0 else "mixed"
+        view.disagree = any(disagrees(r) for _, r in view.rows)
     return list(views.values())
 
 
