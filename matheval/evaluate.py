@@ -23,9 +23,11 @@ from .grading.graders import get_grader
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c
 from .metrics import Summary, summarize
+from .protocol import prepare
+from .anchors import comparison_lines
 from .prompts import DEFAULT_FEWSHOT_K, MODES
 from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
-                      write_answers, write_metrics_txt)
+                      sampled_lines, write_answers, write_metrics_txt)
 from .runner import RunSpec, ordered_records, run_workflows
 
 
@@ -54,6 +56,8 @@ class EvalConfig:
     data_parallel: int | str | None = None  # engine replicas (one per GPU, or a share of the cores); None: in process
     ray_address: str | None = None  # place the replicas on this Ray cluster
     grader: str = "matheval"  # who decides `correct`: matheval, math-verify, lm-eval (grading.graders)
+    pass_k: tuple[int, ...] | None = None  # the k of pass@k / cons@k (None: 1, 2, 4, ..., N)
+    sampling_flags: set[str] = field(default_factory=set)  # sampling values the user set (not the preset's)
 
     @property
     def label(self) -> str:
@@ -68,6 +72,7 @@ class Outcome:
     row: dict
     new_problems: int
     records: list[dict] = field(default_factory=list)  # per (problem, run), in dataset order
+    anchors: list[str] = field(default_factory=list)  # published numbers beside ours (matheval.anchors)
 
     @property
     def metrics(self) -> dict:
@@ -115,6 +120,8 @@ def run_eval(config: EvalConfig) -> Outcome:
     verifier = resolve_verifier(config.backend, params.verifier) if params.verifier else None
     if config.mode == "fewshot" and not params.examples:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
+    prepared = prepare(model, params, problems, config.dataset, config.agent, config.engine_extra,
+                       config.sampling_flags, config.pass_k)
 
     paths = run_paths(config.results_dir, config.round, model.display, config.dataset, len(problems), config.label)
     fresh_folder = not paths.folder.exists()
@@ -131,16 +138,21 @@ def run_eval(config: EvalConfig) -> Outcome:
     total = len(problems) * config.runs
     spec = RunSpec(problems, agent, params, seed=config.seed, runs=config.runs,
                    concurrency=config.concurrency or default_concurrency(config),
-                   keep_trace=config.agent != "standard", grader=config.grader)
+                   keep_trace=config.agent != "standard", grader=config.grader,
+                   count_reasoning=config.agent == "standard" and prepared.tokens is not None)
     log.write(f"start model={model.display} dataset={config.dataset} count={len(problems)} mode={config.label} "
               f"backend={config.backend} batch_size={batch_label(config)} seed={config.seed} resumed={resumed}/{total}")
+    for note in prepared.notes:
+        log.write(note)
+        if not note.startswith("protocol:") or resumed < total:
+            print(f"matheval: {note}", file=sys.stderr)
     if resumed:
         print(f"matheval: resuming {paths.folder}: {resumed}/{total} problems already done", file=sys.stderr)
 
     started = time.perf_counter()
     new_tokens = 0
     engine = None
-    tools = Tools()
+    tools = Tools(tokens=prepared.tokens)
     try:
         if resumed < total:
             if needs_sandbox(agent):  # started first: its zygote imports sympy while the model loads
@@ -149,7 +161,7 @@ def run_eval(config: EvalConfig) -> Outcome:
                 tools.sandbox = SandboxPool()
             options = EngineOptions(batch_size=config.batch_size, device=config.device, dtype=config.dtype,
                                     seed=config.seed, max_new_tokens=params.generation.max_new_tokens,
-                                    extra=dict(config.engine_extra))
+                                    chat_template_kwargs=prepared.template_kwargs, extra=dict(config.engine_extra))
             for note in ignored_options(config.backend, options):
                 log.write(f"note: {note}")
                 print(f"matheval: note: {note}", file=sys.stderr)
@@ -207,12 +219,14 @@ def run_eval(config: EvalConfig) -> Outcome:
                 bar.close()
         wall = time.perf_counter() - started
         records = ordered_records(spec, journal)
-        summary = summarize(records)
+        summary = summarize(records, config.pass_k)
         row = metrics_row(summary, model=model.display, dataset=config.dataset, mode=config.label,
                           backend=config.backend, batch_size=batch_label(config), round_name=config.round,
                           seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
                           engine=combined_stats([engine, *tools.engines.values()]) if engine else {},
-                          num_runs=params.num_runs)
+                          num_runs=params.num_runs, preset=params.preset.name)
+        anchors = comparison_lines([model.hub_id, model.display, config.model], config.dataset, params.preset.name,
+                                   config.agent, summary, params.generation, params.num_samples)
         if engine is not None and hasattr(engine, "replica_summaries"):
             row["data_parallel"] = len(engine.replicas)
             row["replicas"] = engine.replica_summaries()
@@ -222,9 +236,11 @@ def run_eval(config: EvalConfig) -> Outcome:
         write_answers(paths, records)
         if resumed < total:
             append_metrics_row(paths, row)
-        write_metrics_txt(paths, row, summary)
+        write_metrics_txt(paths, row, summary, anchors)
         log.write(f"done accuracy={summary.accuracy:.4f} correct={summary.correct}/{summary.count} wall={wall:.1f}s")
-        return Outcome(paths, summary, row, total - resumed, records)
+        for line in sampled_lines(summary, anchors):
+            log.write(line)
+        return Outcome(paths, summary, row, total - resumed, records, anchors)
     except BaseException as exc:
         done = len(journal.records)
         if isinstance(exc, KeyboardInterrupt):  # Ctrl-C while loading or generating: say what is kept
@@ -302,9 +318,14 @@ def print_problem(problem, run: int) -> None:
 
 
 def describe(outcome: Outcome) -> str:
+    """The run's summary for the terminal: the seed's one line, then for sampled or reasoning runs the
+    lines of metrics_<mode>.txt that go with it (avg@N, pass@k, cons@k, truncation, budget, anchors)."""
     s = outcome.summary
     text = (f"accuracy {s.accuracy:.2%} ({s.correct}/{s.count}, 95% CI {s.ci_low:.1%}-{s.ci_high:.1%}), "
             f"{s.tokens_per_problem:.0f} tokens/problem")
     if s.maj_at_n is not None:
         text += f", maj@{s.num_samples} {s.maj_at_n:.2%}, pass@{s.num_samples} {s.pass_at_n:.2%}"
-    return f"{text} -> {Path(outcome.paths.folder)}"
+    if s.truncated:
+        text += f", {s.truncation_rate:.0%} truncated"
+    extra = sampled_lines(s, outcome.anchors) if (s.num_samples or s.budget_curve or outcome.anchors) else []
+    return "\n".join([f"{text} -> {Path(outcome.paths.folder)}", *extra])

@@ -38,6 +38,7 @@ class Preset:
     thinking: bool | None = None
     answer_cue: str = ANSWER_CUE
     reasoning: bool = False
+    think_markers: tuple[str, str] = ("<think>", "</think>")  # where the reasoning starts and ends
     sources: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -48,17 +49,25 @@ class Preset:
         return self.user.replace("{question}", question)
 
     def override(self, **given) -> Preset:
-        """This preset with the flags the user gave (None: not given); the name records that it changed."""
+        """This preset with the flags the user gave (None: not given). A changed prompt field shows in the
+        name ("deepseek-r1+system"); sampling values are recorded with the generation settings."""
         changes = {key: value for key, value in given.items() if value is not None and getattr(self, key) != value}
         if not changes:
             return self
-        return replace(self, name=f"{self.name}+{'+'.join(sorted(changes))}", **changes)
+        worded = sorted(set(changes) - {"temperature", "top_p", "top_k", "max_new_tokens"})
+        name = f"{self.name}+{'+'.join(worded)}" if worded else self.name
+        return replace(self, name=name, **changes)
+
+    @property
+    def base_name(self) -> str:
+        return self.name.split("+")[0]
 
     def identity(self) -> dict:
         """What the journal records (resume compares it): everything but the prose."""
         values = asdict(self)
         for key in ("summary", "sources", "temperature", "top_p", "top_k", "max_new_tokens"):
             values.pop(key)  # the sampling values are recorded with the generation settings
+        values["think_markers"] = list(self.think_markers)  # as JSON reads it back
         return values
 
 

@@ -12,7 +12,7 @@ from conftest import REPO
 PACKAGE = REPO / "matheval"
 # docs/architecture.md's table, lowest first: a module may import only what comes before it.
 LAYERS = ["errors", "models", "data", "grading", "sandbox", "metrics", "anchors", "interrupt", "engines", "presets", "prompts", "results",
-          "generation", "agents", "runner", "evaluate", "api", "report", "check", "bench", "cli", "__main__"]
+          "generation", "agents", "graded_samples", "runner", "protocol", "evaluate", "api", "report", "regrade", "check", "bench", "cli", "__main__"]
 BACKEND_MODULES = {"transformers_engine", "continuous_engine", "native", "vllm_engine", "openai_engine"}
 PUBLIC = {"matheval", "matheval.cli", "matheval.check"}
 

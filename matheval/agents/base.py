@@ -76,6 +76,9 @@ class AgentParams:
     preset: Preset = field(default_factory=lambda: PRESETS[DEFAULT_PRESET])  # prompt wording, prefill, cue
     num_samples: int = 1  # the plain evaluation's samples per problem (one request, n = num_samples)
     budgets: tuple[int, ...] = ()  # token budgets of the budget curve (agents.budget_forcing); () = none
+    # What the assistant turn holds before the generated text: the preset's prefill, or the "<think>\n" a chat
+    # template writes itself (set by evaluate from the model's template; derived, so not part of the identity)
+    response_prefix: str = ""
     max_iters: int = 3
     rounds: int = 2
     beam_width: int = 2
@@ -108,13 +111,15 @@ class AgentParams:
         # Recorded only where they differ from the defaults, so that journals written before presets,
         # samples and budgets existed still resume (their runs used exactly those defaults).
         values.pop("preset")
-        if self.preset != PRESETS[DEFAULT_PRESET]:
+        values.pop("response_prefix")
+        if self.preset.identity() != PRESETS[DEFAULT_PRESET].identity():
             values["preset"] = self.preset.identity()
-        for name, default in (("num_samples", 1), ("budgets", ())):
-            if values[name] == default or values[name] == list(default):
-                values.pop(name)
-            elif name == "budgets":
-                values[name] = list(values[name])
+        if self.num_samples == 1:
+            values.pop("num_samples")
+        if self.budgets:
+            values["budgets"] = list(self.budgets)  # as JSON reads it back
+        else:
+            values.pop("budgets")
         return values
 
 
@@ -127,11 +132,13 @@ def derive_seed(*parts) -> int:
 @dataclass
 class Tools:
     """What a workflow may use besides its model, shared by all workflows of a run: other engines by
-    name (a separate judge model as "verifier") and the sandbox that runs model-written code.
-    `run_eval` creates them only when the agent needs them (`--verifier`, `NEEDS_SANDBOX`)."""
+    name (a separate judge model as "verifier"), the sandbox that runs model-written code, and the model's
+    tokenizer for counting and cutting texts (`engines.tokens.TokenText`: reasoning tokens, budget forcing).
+    `run_eval` creates them only when the run needs them (`--verifier`, `NEEDS_SANDBOX`, a plain evaluation)."""
 
     engines: dict[str, Engine] = field(default_factory=dict)
     sandbox: SandboxPool | None = None
+    tokens: object | None = None  # count(text) -> int, head(text, n) -> str
 
 
 _step: contextvars.ContextVar[int] = contextvars.ContextVar("matheval_agent_step", default=0)

@@ -90,6 +90,10 @@ DATASETS: dict[str, DatasetSpec] = {
             examples_from="math", size=30,
         ),
         DatasetSpec(
+            "aime25", "AIME 2025 (I and II)", records.aime25, local=_qwen("aime25"),
+            hub=HubSource("math-ai/aime25"), examples_from="math", size=30,
+        ),
+        DatasetSpec(
             "amc23", "AMC 2023 (answerable problems)", records.amc23, local=_qwen("amc23"),
             hub=HubSource("math-ai/amc23"), examples_from="math", size=40,
         ),

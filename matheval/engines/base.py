@@ -143,6 +143,7 @@ class EngineOptions:
     dtype: str | None = None  # None: bf16 on GPU, fp32 on CPU
     seed: int = 0
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS  # the longest answer the run asks for: sizes `auto` batches
+    chat_template_kwargs: dict = field(default_factory=dict)  # passed to the chat template (enable_thinking)
     extra: dict = field(default_factory=dict)  # backend-specific (base_url, tensor_parallel_size, ...)
 
     def __post_init__(self) -> None:

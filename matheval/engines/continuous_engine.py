@@ -88,7 +88,7 @@ class ContinuousBackend:
     async def generate(self, messages: Messages, sampling: Sampling) -> Completion:
         if self.manager is None:
             self.start()
-        prompt = encode_prompt(self.tokenizer, messages)
+        prompt = encode_prompt(self.tokenizer, messages, self.options.chat_template_kwargs)
         started = time.perf_counter()
         samples = await asyncio.gather(*(self.generate_one(prompt, sampling) for _ in range(sampling.n)))
         self.stats.requests += 1

@@ -120,6 +120,7 @@ class TransformersBackend:
     def __init__(self, model_path: str, options: EngineOptions):
         self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options.device, options.dtype)
         self.eos_ids = model_eos_ids(self.model, self.tokenizer)
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.stats = EngineStats()
         self.streamer = None  # set by --detailed: prints the tokens of single-row batches as they come
         self.max_rows: int | None = None  # lowered after an out-of-memory error, kept for the run
@@ -128,7 +129,7 @@ class TransformersBackend:
     def rows_of(self, requests: list[Request]) -> list[_Row]:
         rows = []
         for index, request in enumerate(requests):
-            ids = encode_prompt(self.tokenizer, request.messages)
+            ids = encode_prompt(self.tokenizer, request.messages, self.template_kwargs)
             for sample in range(request.sampling.n):
                 seed = None if request.sampling.seed is None else request.sampling.seed + sample
                 rows.append(_Row(index, ids, request.sampling, seed))

@@ -64,6 +64,7 @@ class VLLMBackend:
             raise UserError(f"vLLM could not load {model_path!r}: {str(exc).strip().splitlines()[0]} "
                             "(check the model id, --max_model_len and --gpu_memory_utilization)") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.stats = EngineStats()
 
     def sampling_params(self, request: Request):
@@ -92,7 +93,7 @@ class VLLMBackend:
                              for i in range(sampling.n)]
             else:
                 expanded.append((index, request))
-        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages)} for _, r in expanded]
+        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages, self.template_kwargs)} for _, r in expanded]
         outputs = self.llm.generate(prompts, [self.sampling_params(r) for _, r in expanded], use_tqdm=False)
         completions = [Completion([], 0, [], []) for _ in requests]
         for (index, _), output in zip(expanded, outputs):

@@ -96,7 +96,7 @@ def groups_of(record: dict) -> list[int | None]:
     return [None if answer is None else seen.setdefault(str(answer), len(seen)) for answer in record.get("samples", [])]
 
 
-def sampled_metrics(records: list[dict]) -> SampledMetrics | None:
+def sampled_metrics(records: list[dict], ks: tuple[int, ...] | None = None) -> SampledMetrics | None:
     """The metrics of records with `samples_correct`, or None when some record has none. Problems with
     fewer samples than the most (an agent that kept fewer candidates) are counted at what they have:
     pass@k and cons@k use min(k, n) for them."""
@@ -106,7 +106,7 @@ def sampled_metrics(records: list[dict]) -> SampledMetrics | None:
     n = max(len(s) for s in sampled)
     shares = [sum(map(bool, s)) / len(s) for s in sampled]
     pass_at, cons_at = {}, {}
-    for k in ks_for(n):
+    for k in sorted(set(ks or ()) | {n}) if ks else ks_for(n):
         pass_at[k] = estimate([pass_at_k(len(s), sum(map(bool, s)), min(k, len(s))) for s in sampled], n)
         votes = []
         for record, correct in zip(records, sampled):

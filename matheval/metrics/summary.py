@@ -55,7 +55,7 @@ class Summary:
         return asdict(self)
 
 
-def summarize(records: list[dict]) -> Summary:
+def summarize(records: list[dict], ks: tuple[int, ...] | None = None) -> Summary:
     """Aggregate per-problem records (fields: correct, prompt_tokens, completion_tokens, calls, seconds;
     samples_correct / sample_groups / vote_correct where several samples were drawn; truncated and the
     samples' truncation; reasoning_tokens / answer_tokens; budget_correct)."""
@@ -74,7 +74,7 @@ def summarize(records: list[dict]) -> Summary:
         calls_per_problem=calls / n if n else 0.0,
         seconds_per_problem=seconds / n if n else 0.0,
     )
-    sampled = sampled_metrics(records)
+    sampled = sampled_metrics(records, ks)
     if sampled is not None:
         top = sampled.num_samples
         summary.num_samples = top
