@@ -48,7 +48,9 @@ def clustered_interval(values: list[float], samples: int, z: float = Z95) -> tup
     if count == 0:
         return 0.0, 0.0
     mean = sum(values) / count
-    variance = sum((v - mean) ** 2 for v in values) / count  # ddof 0: N = 1 gives Wilson over P exactly
+    # The unbiased variance (ddof 1) of the per-problem values; ddof 0 where they are single 0/1 outcomes, so
+    # that one sample per problem gives exactly the Wilson interval of P independent problems.
+    variance = sum((v - mean) ** 2 for v in values) / (count if samples <= 1 or count < 2 else count - 1)
     bound = count * max(1, samples)
     if mean <= 0.0 or mean >= 1.0:
         effective = float(count)  # no spread to measure: the problems are the only independent units
