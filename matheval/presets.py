@@ -38,6 +38,7 @@ class Preset:
     thinking: bool | None = None
     answer_cue: str = ANSWER_CUE
     reasoning: bool = False
+    code: bool = False  # the prompt asks for Python: --agent tool_integrated asks with it instead of its own
     think_markers: tuple[str, str] = ("<think>", "</think>")  # where the reasoning starts and ends
     sources: tuple[str, ...] = field(default_factory=tuple)
 
@@ -89,7 +90,7 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
            user="{question}", max_new_tokens=2048, sources=(QWEN25_MATH_EVAL, QWEN25_MATH_ARGS)),
     Preset("qwen2.5-math-tir", "Qwen2.5-Math-Instruct, tool-integrated reasoning: its TIR system prompt, greedy, "
            "2,048 tokens per call; code runs with --agent tool_integrated", system=TIR_SYSTEM, user="{question}",
-           max_new_tokens=2048, sources=(QWEN25_MATH_README, QWEN25_MATH_ARGS)),
+           max_new_tokens=2048, code=True, sources=(QWEN25_MATH_README, QWEN25_MATH_ARGS)),
     Preset("qwen3-thinking", "Qwen3 in thinking mode: enable_thinking on, temperature 0.6, top-p 0.95, top-k 20, "
            "38,912 tokens (the card's length for competition math), the step-by-step request in the prompt",
            user="{question}\n" + STEP_BY_STEP, temperature=0.6, top_p=0.95, top_k=20, max_new_tokens=38912,
