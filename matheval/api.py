@@ -25,7 +25,7 @@ from .prompts import DEFAULT_FEWSHOT_K
 
 AGENT_WIDTH = 4  # --num_runs of an agent when not given (the plain evaluation takes one answer)
 DIVERSE_DEFAULTS = (0.7, 0.95)  # sample_temperature / sample_top_p when the preset itself is greedy
-SAMPLED_BATCH = 64  # rows per static batch of a sampled run when --batch_size is not given
+SAMPLED_BATCH = 64  # rows per static batch of a sampled run when --batch_size is not given (at least 16, N)
 
 
 def evaluate(model: str = DEFAULT_MODEL, dataset: str = "synthetic", *, agent: str = "standard",
@@ -106,7 +106,7 @@ def eval_config(model: str = DEFAULT_MODEL, dataset: str = "synthetic", *, agent
                          max_depth=max_depth, max_calls=max_calls, verifier=verifier)
     params.check()
     if settings.get("batch_size") is None and backend == "transformers" and num_samples > 1:
-        settings["batch_size"] = min(num_samples, SAMPLED_BATCH)  # a request's samples share one batch
+        settings["batch_size"] = min(max(num_samples, 16), SAMPLED_BATCH)  # a request's samples share one batch
     given = {name for name, value in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k)) if value is not None}
     return EvalConfig(model=model, dataset=dataset, agent=agent, backend=backend, params=params,
                       engine_extra=dict(engine_options or {}), pass_k=pass_k, sampling_flags=given, **settings)

@@ -144,7 +144,7 @@ def run_eval(config: EvalConfig) -> Outcome:
               f"backend={config.backend} batch_size={batch_label(config)} seed={config.seed} resumed={resumed}/{total}")
     for note in prepared.notes:
         log.write(note)
-        if not note.startswith("protocol:") or resumed < total:
+        if not note.startswith("protocol:") or (resumed < total and not plain_protocol(params)):
             print(f"matheval: {note}", file=sys.stderr)
     if resumed:
         print(f"matheval: resuming {paths.folder}: {resumed}/{total} problems already done", file=sys.stderr)
@@ -266,6 +266,12 @@ def run_eval(config: EvalConfig) -> Outcome:
             tools.sandbox.close()
 
 
+def plain_protocol(params: AgentParams) -> bool:
+    """matheval's own preset, one sample, no budget curve: the protocol line goes to the log only."""
+    return (params.preset.name == "matheval" and params.num_samples == 1 and not params.budgets
+            and params.preset.identity() == AgentParams().preset.identity())
+
+
 def interrupted_message(done: int, total: int, folder) -> str:
     """What a stopped run kept and how to go on."""
     if done:
@@ -326,6 +332,7 @@ def describe(outcome: Outcome) -> str:
     if s.maj_at_n is not None:
         text += f", maj@{s.num_samples} {s.maj_at_n:.2%}, pass@{s.num_samples} {s.pass_at_n:.2%}"
     if s.truncated:
-        text += f", {s.truncation_rate:.0%} truncated"
+        finished = "n/a" if s.finished_accuracy is None else f"{s.finished_accuracy:.1%}"
+        text += f", {s.truncation_rate:.0%} of responses truncated (accuracy over the finished: {finished})"
     extra = sampled_lines(s, outcome.anchors) if (s.num_samples or s.budget_curve or outcome.anchors) else []
     return "\n".join([f"{text} -> {Path(outcome.paths.folder)}", *extra])
