@@ -172,6 +172,9 @@ def prepare(model: ModelRef, params, problems: list, dataset: str, agent: str, e
         raise UserError(f"the budget curve cuts responses at token budgets, which needs {model.display}'s tokenizer "
                         "here: make the model available locally, or use --budgets off")
     prepared.notes.append(describe_protocol(params))
+    if agent == "standard" and params.num_samples > 1 and generation.temperature <= 0:
+        prepared.notes.append(f"--num_samples {params.num_samples} at temperature 0 draws {params.num_samples} "
+                              "identical greedy answers: give --temperature (e.g. 0.6) to sample")
     for note in (sampling_note(model, generation, sampling_flags, preset),
                  few_problems_warning(dataset, len(problems), width, generation.temperature)):
         if note:

@@ -22,8 +22,8 @@ class Sampling:
 
     temperature 0 means greedy. `top_k` 0 keeps every token (vLLM's -1). `seed` makes a sampled request
     reproducible on its own, whatever else shares its batch. `n > 1` asks for n samples of one prompt (one
-    request, shared prompt); sample i of a seeded request is seeded seed + i (or derived from (seed, i)), so
-    the first k samples of n are the k samples of the same request with n = k.
+    request, shared prompt); the local backends seed sample i of a seeded request with seed + i (or derive its
+    keys from (seed, i)), so the first k samples of n are the k samples of the same request with n = k.
     """
 
     max_tokens: int = DEFAULT_MAX_NEW_TOKENS
