@@ -21,7 +21,9 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         import importlib
 
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value  # bound once: importing matheval.evaluate (the module) must not shadow the function
+        return value
     raise AttributeError(f"module 'matheval' has no attribute {name!r}")
 
 

@@ -114,10 +114,12 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_dir", default=None,
                         help="folder of local benchmark files (default: $MATHEVAL_DATA_DIR, else the hub)")
     parser.add_argument("--results_dir", default="results", help="where result folders go")
-    parser.add_argument("--max_new_tokens", type=positive_int, default=DEFAULT_MAX_NEW_TOKENS,
-                        help="token budget per response")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy")
-    parser.add_argument("--top_p", type=float, default=1.0, help="nucleus sampling: the smallest set of likeliest tokens with this mass")
+    parser.add_argument("--max_new_tokens", type=positive_int, default=None,
+                        help=f"token cap per response (default: the preset's; matheval's is {DEFAULT_MAX_NEW_TOKENS})")
+    parser.add_argument("--temperature", type=float, default=None, help="0 means greedy (default: the preset's)")
+    parser.add_argument("--top_p", type=float, default=None,
+                        help="nucleus sampling: the smallest set of likeliest tokens with this mass (default: the preset's)")
+    add_preset_flags(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampled call (reproducible runs)")
     parser.add_argument("--fewshot_k", type=positive_int, default=4, help="worked examples in --mode fewshot")
     parser.add_argument("--concurrency", type=positive_int, default=None,
@@ -137,6 +139,50 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
                              "(pip install 'matheval[ray]')")
     add_grader_flag(parser)
     add_backend_flags(parser)
+
+
+def parse_thinking(text: str) -> bool:
+    return parse_bool(text)
+
+
+def add_preset_flags(parser: argparse.ArgumentParser) -> None:
+    """The preset and each of its fields (docs/reasoning.md); a field given replaces the preset's."""
+    group = parser.add_argument_group("preset (see `matheval presets`, docs/reasoning.md)")
+    group.add_argument("--preset", default=None,
+                       help="published prompt and sampling protocol (default: the model's, else matheval)")
+    group.add_argument("--top_k", type=int, default=None, help="keep the k likeliest tokens (0: off)")
+    group.add_argument("--system_prompt", default=None, help="system message ('' for none)")
+    group.add_argument("--user_prompt", default=None, help="user message with {question} where the problem goes")
+    group.add_argument("--prefill", default=None, help="text the response starts with, e.g. $'<think>\\n' in bash")
+    group.add_argument("--thinking", type=parse_thinking, default=None,
+                       help="true/false: the chat template's enable_thinking (Qwen3)")
+    group.add_argument("--answer_cue", default=None, help="what budget forcing appends to a cut response")
+
+
+def add_sampled_flags(parser: argparse.ArgumentParser) -> None:
+    """The plain evaluation's samples per problem and budget curve (not the agents': they have --num_runs)."""
+    group = parser.add_argument_group("sampled evaluation (docs/reasoning.md)")
+    group.add_argument("--num_samples", type=positive_int, default=1,
+                       help="samples per problem (one request, n=N): avg@N, pass@k, cons@k with intervals")
+    group.add_argument("--pass_k", type=parse_int_list, default=None,
+                       help="the k of pass@k and cons@k, comma list (default 1,2,4,...,N)")
+    group.add_argument("--budgets", type=parse_budgets, default=None,
+                       help="budget curve: auto (1k, 2k, ... the cap), off, or token budgets 1024,4096 "
+                            "(default: auto for reasoning presets, else off)")
+
+
+def parse_int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of positive integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected a comma list of positive integers, got {text!r}")
+    return values
+
+
+def parse_budgets(text: str):
+    return text if text in ("auto", "off") else parse_int_list(text)
 
 
 def add_grader_flag(parser: argparse.ArgumentParser) -> None:
@@ -193,7 +239,11 @@ def eval_kwargs(args: argparse.Namespace, agent: str = "standard") -> dict:
         question_field=args.question_field, answer_field=args.answer_field, id_field=args.id_field,
         command=" ".join([getattr(args, "prog", "matheval"), *getattr(args, "argv", [])]),
         data_parallel=args.data_parallel, ray_address=args.ray_address, grader=args.grader,
+        preset=args.preset, top_k=args.top_k, system_prompt=args.system_prompt,
+        user_prompt=args.user_prompt, prefill=args.prefill, thinking=args.thinking, answer_cue=args.answer_cue,
     )
+    if hasattr(args, "num_samples"):  # the plain evaluation's flags
+        kwargs.update(num_samples=args.num_samples, pass_k=args.pass_k, budgets=args.budgets)
     if hasattr(args, "agent"):  # the agent command's flags
         kwargs.update(num_runs=args.num_runs, max_iters=args.max_iters, rounds=args.rounds,
                       beam_width=args.beam_width, expansions=args.expansions, max_depth=args.max_depth,
@@ -233,8 +283,10 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_depth", type=positive_int, default=8, help="tree_search steps at most")
     parser.add_argument("--max_calls", type=positive_int, default=4, help="tool_integrated code executions at most")
     parser.add_argument("--verifier", default=None, help="best_of_n: judge model (default: the model itself)")
-    parser.add_argument("--sample_temperature", type=float, default=0.7, help="temperature of diverse samples")
-    parser.add_argument("--sample_top_p", type=float, default=0.95, help="top_p of diverse samples")
+    parser.add_argument("--sample_temperature", type=float, default=None,
+                        help="temperature of diverse samples (default: the preset's when it samples, else 0.7)")
+    parser.add_argument("--sample_top_p", type=float, default=None,
+                        help="top_p of diverse samples (default: the preset's when it samples, else 0.95)")
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -251,10 +303,31 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import MODELS
+    from .models import MODELS, preset_for, resolve
 
     for name, hub_id in MODELS.items():
-        print(f"{name:32s} {hub_id}")
+        preset = preset_for(resolve(name)) if name != "smollm2-135m" else None
+        print(f"{name:32s} {hub_id:44s} preset {preset or 'matheval'}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .presets import PRESETS
+
+    for preset in PRESETS.values():
+        sampling = (f"temperature {preset.temperature}, top_p {preset.top_p}, top_k {preset.top_k}, "
+                    f"max_new_tokens {preset.max_new_tokens}")
+        print(f"{preset.name:20s} {preset.summary}")
+        print(f"{'':20s} {sampling}; prefill {preset.prefill!r}; thinking {preset.thinking}; "
+              f"source {', '.join(preset.sources) or 'matheval'}")
+    return 0
+
+
+def cmd_anchors(args: argparse.Namespace) -> int:
+    from .anchors import table_lines
+
+    for line in table_lines():
+        print(line)
     return 0
 
 
@@ -366,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     evaluate = commands.add_parser("eval", help="evaluate a model on a benchmark (the seed's evaluation.eval)")
     add_eval_flags(evaluate)
+    add_sampled_flags(evaluate)
     evaluate.set_defaults(func=cmd_eval, parser=evaluate)
     agent = commands.add_parser("agent", help="evaluate an inference-time agent (the seed's evaluation.eval_agent)")
     add_eval_flags(agent)
@@ -394,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     regrade.add_argument("--audit", action="store_true",
                          help="also grade every response with every available grader and list the disagreements")
     regrade.set_defaults(func=cmd_regrade)
+    commands.add_parser("presets", help="list evaluation presets (prompt and sampling protocols) and their "
+                        "sources").set_defaults(func=cmd_presets)
+    commands.add_parser("anchors", help="list published scores matheval compares runs with").set_defaults(
+        func=cmd_anchors)
     commands.add_parser("models", help="list model short names").set_defaults(func=cmd_models)
     commands.add_parser("agents", help="list agents").set_defaults(func=cmd_agents)
     commands.add_parser("datasets", help="list benchmarks").set_defaults(func=cmd_datasets)
@@ -435,6 +513,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     """`python -m evaluation.eval`: the seed's flags with no subcommand."""
     parser = OneLineParser(prog="python -m evaluation.eval", description="Evaluate a model on a math benchmark.")
     add_eval_flags(parser)
+    add_sampled_flags(parser)
     parser.set_defaults(func=cmd_eval, parser=parser)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return run(argv, parser)

@@ -21,10 +21,12 @@ from .grading.graders import get_grader
 from .errors import Interrupted, UserError
 from .interrupt import exit_on_ctrl_c, sigterm_as_ctrl_c
 from .metrics import Summary, summarize
+from .anchors import comparison_lines
 from .progress import Progress
 from .prompts import DEFAULT_FEWSHOT_K, MODES
+from .protocol import ProtocolCheck, check_protocol
 from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
-                      write_answers, write_metrics_json, write_metrics_txt)
+                      sampled_lines, write_answers, write_metrics_json, write_metrics_txt)
 from .runner import RunSpec, ordered_records, run_workflows
 from .session import Session
 
@@ -59,6 +61,8 @@ class EvalConfig:
     data_parallel: int | str | None = None  # engine replicas (one per GPU, or a share of the cores); None: in process
     ray_address: str | None = None  # place the replicas on this Ray cluster
     grader: str = "matheval"  # who decides `correct`: matheval, math-verify, lm-eval (grading.graders)
+    pass_k: tuple[int, ...] | None = None  # the k of pass@k / cons@k (None: 1, 2, 4, ..., N)
+    sampling_flags: set[str] = field(default_factory=set)  # sampling values the user set (not the preset's)
 
     @property
     def label(self) -> str:
@@ -73,6 +77,7 @@ class Outcome:
     row: dict
     new_problems: int
     records: list[dict] = field(default_factory=list)  # per (problem, run), in dataset order
+    anchors: list[str] = field(default_factory=list)  # published numbers beside ours (matheval.anchors)
 
     @property
     def metrics(self) -> dict:
@@ -112,6 +117,7 @@ class Prepared:
     verifier: models.ModelRef | None
     paths: RunPaths
     identity: dict
+    protocol: ProtocolCheck  # the tokenizer's counter, the chat template's kwargs, notes (matheval.protocol)
 
 
 def prepare(config: EvalConfig) -> Prepared:
@@ -136,6 +142,8 @@ def prepare(config: EvalConfig) -> Prepared:
     verifier = resolve_verifier(config.backend, params.verifier) if params.verifier else None
     if config.mode == "fewshot" and not params.examples:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
+    protocol = check_protocol(model, params, problems, dataset, config.agent, config.engine_extra,
+                              config.sampling_flags, config.pass_k)
     paths = run_paths(config.results_dir, config.round, model.display, dataset, len(problems), config.label,
                       backend=config.backend)
     # The backend is part of a run's identity: answers from two engines are never mixed in one file.
@@ -151,22 +159,31 @@ def prepare(config: EvalConfig) -> Prepared:
             identity[name] = value
     if config.grader != "matheval":  # verdicts of two graders are never mixed in one file
         identity["grader"] = config.grader
-    return Prepared(config, agent, model, dataset, problems, verifier, paths, identity)
+    return Prepared(config, agent, model, dataset, problems, verifier, paths, identity, protocol)
 
 
-def session_for(config: EvalConfig) -> Session:
+def session_for(p: Prepared) -> Session:
     """The session a run loads its model into when the caller brings none."""
+    config = p.config
     return Session(config.model, config.backend, batch_size=config.batch_size, device=config.device,
                    dtype=config.dtype, seed=config.seed, max_new_tokens=config.params.generation.max_new_tokens,
                    threads=config.threads, engine_options=config.engine_extra, data_parallel=config.data_parallel,
-                   ray_address=config.ray_address)
+                   ray_address=config.ray_address, chat_template_kwargs=p.protocol.template_kwargs)
 
 
-def check_session(config: EvalConfig, session: Session) -> None:
-    """A caller's session must be the model and backend the settings name."""
+def check_session(p: Prepared, session: Session) -> None:
+    """A caller's session must be the model and backend the settings name, rendering prompts as the preset
+    asks (Qwen3's enable_thinking): a session not yet loaded takes the run's template arguments."""
+    config, wanted = p.config, p.protocol.template_kwargs
     if session.backend != config.backend or resolve_model(config.backend, config.model).path != session.model.path:
         raise UserError(f"engine= holds {session.model.display} on {session.backend}, but the evaluation asks for "
                         f"{config.model} on {config.backend}: load that model, or leave model/backend unset")
+    if session.options.chat_template_kwargs != wanted:
+        if session.loaded:
+            raise UserError(f"the {config.params.preset.name} preset renders prompts with chat template arguments "
+                            f"{wanted}, but the session's engine was loaded with "
+                            f"{session.options.chat_template_kwargs}: load a session for this preset")
+        session.options.chat_template_kwargs = dict(wanted)
 
 
 def run_eval(config: EvalConfig, session: Session | None = None) -> Outcome:
@@ -174,8 +191,7 @@ def run_eval(config: EvalConfig, session: Session | None = None) -> Outcome:
     `session`, its loaded model is used and left loaded."""
     prepared = prepare(config)
     owned = session is None
-    session = session or session_for(config)
-    check_session(config, session)
+    session = session or session_for(prepared)
     try:
         return execute(prepared, session)
     finally:
@@ -186,6 +202,7 @@ def run_eval(config: EvalConfig, session: Session | None = None) -> Outcome:
 def execute(p: Prepared, session: Session) -> Outcome:
     """Run one prepared evaluation on a session's engine."""
     config, paths, params = p.config, p.paths, p.config.params
+    check_session(p, session)
     session.check()  # a CUDA device torch cannot use, a hub model with no network: one line, now
     fresh_folder = not paths.folder.exists()
     ensure_writable(paths.folder)
@@ -195,16 +212,21 @@ def execute(p: Prepared, session: Session) -> Outcome:
     total = len(p.problems) * config.runs
     spec = RunSpec(p.problems, p.agent, params, seed=config.seed, runs=config.runs,
                    concurrency=config.concurrency or default_concurrency(config),
-                   keep_trace=config.agent != "standard", grader=config.grader)
+                   keep_trace=config.agent != "standard", grader=config.grader,
+                   count_reasoning=config.agent == "standard" and p.protocol.tokens is not None)
     log.write(f"start model={p.model.display} dataset={p.dataset} count={len(p.problems)} mode={config.label} "
               f"backend={config.backend} batch_size={batch_label(config)} seed={config.seed} resumed={resumed}/{total}")
+    for note in p.protocol.notes:
+        log.write(note)
+        if not note.startswith("protocol:") or (resumed < total and not plain_protocol(params)):
+            print(f"matheval: {note}", file=sys.stderr)
     if resumed:
         print(f"matheval: resuming {paths.folder}: {resumed}/{total} problems already done", file=sys.stderr)
     invocation = {"started": manifest.now(), "resumed": resumed, "command": config.command}
     started = time.perf_counter()
     new_tokens = 0
     engines: list = []
-    tools = Tools()
+    tools = Tools(tokens=p.protocol.tokens)
 
     def stop_while_loading() -> Interrupted:
         done = len(journal.records)
@@ -256,14 +278,16 @@ def execute(p: Prepared, session: Session) -> Outcome:
                 new_tokens = session.run(generate(p, spec, engine, journal, log, engines))
         wall = time.perf_counter() - started
         records = ordered_records(spec, journal)
-        summary = summarize(records)
+        summary = summarize(records, config.pass_k)
         settings = manifest.settings_of(config)
         row = metrics_row(summary, model=p.model.display, dataset=p.dataset, mode=config.label,
                           backend=config.backend, batch_size=session.resolved().get("batch_size", batch_label(config))
                           if engines else batch_label(config), round_name=config.round,
                           seed=config.seed, wall_seconds=wall, new_tokens=new_tokens, resumed=resumed,
                           engine=combined_stats(engines) if engines else {}, num_runs=params.num_runs,
-                          settings=settings)
+                          settings=settings, preset=params.preset.name)
+        anchors = comparison_lines([p.model.hub_id, p.model.display, config.model], p.dataset, params.preset.name,
+                                   config.agent, summary, params.generation, params.num_samples)
         engine = engines[0] if engines else None
         if engine is not None and hasattr(engine, "replica_summaries"):
             row["data_parallel"] = len(engine.replicas)
@@ -277,10 +301,12 @@ def execute(p: Prepared, session: Session) -> Outcome:
             write_manifest(p, session if engines else None, "finished",
                            dict(invocation, wall_seconds=round(wall, 3), new_problems=total - resumed,
                                 ended="finished"))
-        write_metrics_txt(paths, row, summary)
+        write_metrics_txt(paths, row, summary, anchors)
         write_metrics_json(paths, row)
         log.write(f"done accuracy={summary.accuracy:.4f} correct={summary.correct}/{summary.count} wall={wall:.1f}s")
-        return Outcome(paths, summary, row, total - resumed, records)
+        for line in sampled_lines(summary, anchors):
+            log.write(line)
+        return Outcome(paths, summary, row, total - resumed, records, anchors)
     except BaseException as exc:
         done = len(journal.records)
         interrupted = isinstance(exc, KeyboardInterrupt)
@@ -368,6 +394,12 @@ def write_manifest(p: Prepared, session: Session | None, status: str, invocation
     manifest.update_entry(p.paths.folder, p.paths.stem, changes)
 
 
+def plain_protocol(params: AgentParams) -> bool:
+    """matheval's own preset, one sample, no budget curve: the protocol line goes to the log only."""
+    return (params.preset.name == "matheval" and params.num_samples == 1 and not params.budgets
+            and params.preset.identity() == AgentParams().preset.identity())
+
+
 def interrupted_message(done: int, total: int, folder) -> str:
     """What a stopped run kept and how to go on."""
     if done:
@@ -420,9 +452,15 @@ def print_problem(problem, run: int) -> None:
 
 
 def describe(outcome: Outcome) -> str:
+    """The run's summary for the terminal: the seed's one line, then for sampled or reasoning runs the
+    lines of metrics_<mode>.txt that go with it (avg@N, pass@k, cons@k, truncation, budget, anchors)."""
     s = outcome.summary
     text = (f"accuracy {s.accuracy:.2%} ({s.correct}/{s.count}, 95% CI {s.ci_low:.1%}-{s.ci_high:.1%}), "
             f"{s.completion_tokens_per_problem:.0f} generated + {s.prompt_tokens_per_problem:.0f} prompt tokens/problem")
     if s.maj_at_n is not None:
         text += f", maj@{s.num_samples} {s.maj_at_n:.2%}, pass@{s.num_samples} {s.pass_at_n:.2%}"
-    return f"{text} -> {Path(outcome.paths.folder)}"
+    if s.truncated:
+        finished = "n/a" if s.finished_accuracy is None else f"{s.finished_accuracy:.1%}"
+        text += f", {s.truncation_rate:.0%} of responses truncated (accuracy over the finished: {finished})"
+    extra = sampled_lines(s, outcome.anchors) if (s.num_samples or s.budget_curve or outcome.anchors) else []
+    return "\n".join([f"{text} -> {Path(outcome.paths.folder)}", *extra])

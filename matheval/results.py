@@ -40,6 +40,10 @@ CSV_COLUMNS = [
     # settings and honest costs (after the seed's columns, so older files keep their order)
     "max_new_tokens", "temperature", "top_p", "fewshot_k", "completion_tokens_per_problem",
     "prompt_tokens_per_problem", "engine_seconds_per_problem",
+    # sampled evaluation and reasoning traces (docs/reasoning.md); pass_at_k / cons_at_k / budget_curve hold
+    # "k=value[low,high]" items separated by spaces
+    "preset", "num_samples", "avg_at_n", "avg_ci_low", "avg_ci_high", "pass_at_k", "cons_at_k",
+    "truncation_rate", "finished_accuracy", "reasoning_tokens", "answer_tokens", "budget_curve",
 ]
 # Journal identity keys -> the flag a user changes (what a refused rerun names)
 IDENTITY_FLAGS = {"backend": "--inference_backend", "max_tokens": "--max_new_tokens", "examples": "--fewshot_k",
@@ -326,10 +330,18 @@ def append_metrics_row(paths: RunPaths, row: dict) -> None:
     write_atomic(paths.metrics_csv, buffer.getvalue())
 
 
+def estimates(values: dict) -> str:
+    """{k: [value, low, high]} as metrics.csv holds it: "1=0.25[0.1,0.5] 2=0.4[0.2,0.6]"."""
+    return " ".join(f"{k}={v:.6g}[{lo:.6g},{hi:.6g}]" for k, (v, lo, hi) in values.items())
+
+
 def metrics_row(summary: Summary, *, model: str, dataset: str, mode: str, backend: str, batch_size,
                 round_name: str, seed: int, wall_seconds: float, new_tokens: int, resumed: int,
-                engine: dict, num_runs: int, settings: dict | None = None) -> dict:
+                engine: dict, num_runs: int, settings: dict | None = None, preset: str | None = None) -> dict:
     row = summary.as_dict()
+    curve = {p["budget"]: [p["accuracy"], p["low"], p["high"]] for p in summary.budget_curve}
+    row.update(pass_at_k=estimates(summary.pass_at_k) or None, cons_at_k=estimates(summary.cons_at_k) or None,
+               budget_curve=estimates(curve) or None, num_samples=summary.num_samples or None, preset=preset)
     row.update(
         timestamp=_now(), model=model, dataset=dataset, mode=mode, backend=backend, batch_size=batch_size,
         round=round_name, seed=seed, wall_seconds=wall_seconds,
@@ -343,7 +355,7 @@ def metrics_row(summary: Summary, *, model: str, dataset: str, mode: str, backen
 
 
 
-def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
+def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary, anchors: list[str] = ()) -> None:
     lines = [
         f"Model:       {row['model']}",
         f"Dataset:     {row['dataset']}",
@@ -355,11 +367,7 @@ def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
         f"Correct:     {summary.correct}",
         f"Accuracy:    {summary.accuracy:.2%}  (95% CI {summary.ci_low:.2%} - {summary.ci_high:.2%})",
     ]
-    if summary.pass_at_n is not None:
-        lines += [
-            f"maj@{summary.num_samples}:       {summary.maj_at_n:.2%}  (95% CI {summary.maj_ci_low:.2%} - {summary.maj_ci_high:.2%})",
-            f"pass@{summary.num_samples}:      {summary.pass_at_n:.2%}  (95% CI {summary.pass_ci_low:.2%} - {summary.pass_ci_high:.2%})",
-        ]
+    lines += sampled_lines(summary, anchors)
     lines += [
         f"Tokens:      {summary.tokens} ({summary.prompt_tokens} prompt + {summary.completion_tokens} completion)",
         f"Per problem: {summary.completion_tokens_per_problem:.1f} generated tokens (+ "
@@ -377,6 +385,38 @@ def write_metrics_txt(paths: RunPaths, row: dict, summary: Summary) -> None:
                      f"completion tokens/s ({each['where']}{'' if each['alive'] else ', died'})")
     lines.append(f"Written:     {row['timestamp']}")
     write_atomic(paths.metrics_txt, "\n".join(lines) + "\n")
+
+
+def _interval(values) -> str:
+    value, low, high = values
+    return f"{value:.2%}  (95% CI {low:.2%} - {high:.2%})"
+
+
+def sampled_lines(summary: Summary, anchors: list[str] = ()) -> list[str]:
+    """The lines a sampled or reasoning run adds to its summary: avg@N, pass@k, cons@k (maj@k under its
+    older name), truncation, reasoning tokens, the budget curve, published anchors."""
+    lines = []
+    n = summary.num_samples
+    if n:
+        lines.append(f"{f'avg@{n}:':<13}{_interval([summary.avg_at_n, summary.avg_ci_low, summary.avg_ci_high])}"
+                     "  mean share of correct samples: papers' pass@1")
+        lines += [f"{f'pass@{k}:':<13}{_interval(v)}" for k, v in summary.pass_at_k.items()]
+        lines += [f"{f'cons@{k}:':<13}{_interval(v)}" + ("  (maj@N)" if k == n else "")
+                  for k, v in summary.cons_at_k.items()]
+    finished = summary.responses - summary.truncated
+    accuracy = "n/a" if summary.finished_accuracy is None else f"{summary.finished_accuracy:.2%}"
+    lines.append(f"Truncated:   {summary.truncation_rate:.2%} of {summary.responses} responses (cut at the cap or "
+                 f"reasoning never closed); accuracy over the {finished} finished: {accuracy}")
+    if summary.reasoning_tokens is not None:
+        per = summary.responses or 1
+        lines.append(f"Reasoning:   {summary.reasoning_tokens / per:.1f} tokens of reasoning and "
+                     f"{summary.answer_tokens / per:.1f} of answer per response")
+    if summary.budget_curve:
+        points = "; ".join(f"{p['budget']} tokens {p['accuracy']:.1%} [{p['low']:.1%}, {p['high']:.1%}]"
+                           f" ({p['forced']} forced)" for p in summary.budget_curve)
+        lines.append(f"Budget:      {points}")
+    lines += [f"Anchor:      {line}" for line in anchors]
+    return lines
 
 
 def _csv_value(value):

@@ -15,8 +15,10 @@ from typing import Callable
 from .agents.base import LLM, Agent, AgentParams, Attempt, Tools
 from .data.problem import Problem
 from .engines.base import Engine, ReplicaLost
-from .grading import extract_answer, grade, is_equivalent, vote
+from .graded_samples import count_reasoning, grade_forced, grade_samples
+from .grading import extract_answer, grade, is_equivalent, split_reasoning, vote
 from .grading.graders import DEFAULT_GRADER, get_grader
+from .grading.reasoning import THINK_CLOSE, THINK_OPEN
 from .results import Journal
 
 
@@ -31,19 +33,24 @@ class RunSpec:
     keep_trace: bool = True
     tools: Tools | None = None  # other engines and the sandbox, shared by every workflow
     grader: str = DEFAULT_GRADER  # who decides `correct` (matheval.grading.graders)
+    count_reasoning: bool = False  # the plain evaluation counts reasoning and answer tokens (tools.tokens)
 
 
 def grade_attempt(problem: Problem, attempt: Attempt, finish_reason: str | None = None,
-                  grader: str = DEFAULT_GRADER) -> dict:
+                  grader: str = DEFAULT_GRADER, prefix: str = "",
+                  markers: tuple[str, str] = (THINK_OPEN, THINK_CLOSE)) -> dict:
     """Correctness of the final answer, and of each candidate for pass@N / maj@N.
 
     When the answer is the response's own (most agents), the response is graded with its finish reason, so
-    a truncated one gets no guessed answer; an answer from elsewhere (a program's output) is graded as is."""
-    if attempt.answer is not None and attempt.answer == extract_answer(attempt.response):
-        result = grade(attempt.response, problem.answer, finish_reason=finish_reason)
+    a truncated one gets no guessed answer; an answer from elsewhere (a program's output) is graded as is.
+    `prefix`: what the assistant turn held before the response (a prefill "<think>\n")."""
+    text = prefix + attempt.response
+    if attempt.answer is not None and attempt.answer in (extract_answer(text, finish_reason), extract_answer(text)):
+        result = grade(text, problem.answer, finish_reason=finish_reason, markers=markers)
         graded = {"extracted": result.extracted, "correct": result.correct, "truncated": result.truncated}
     elif attempt.answer is None:
-        graded = {"extracted": None, "correct": False, "truncated": finish_reason == "length"}
+        graded = {"extracted": None, "correct": False,
+                  "truncated": finish_reason == "length" or split_reasoning(text, *markers).unfinished}
     else:
         graded = {"extracted": attempt.answer, "correct": is_equivalent(attempt.answer, problem.answer),
                   "truncated": False}
@@ -99,16 +106,22 @@ def response_finish_reason(response: str, calls: list) -> str | None:
 
 
 def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds: float, keep_trace: bool,
-                grader: str = DEFAULT_GRADER, engine_seconds: float | None = None) -> dict:
+                grader: str = DEFAULT_GRADER, engine_seconds: float | None = None,
+                count_reasoning_tokens: bool = False) -> dict:
     calls = llm.finished_calls
     finish_reason = calls[-1].finish_reasons[0] if calls and calls[-1].finish_reasons else None
+    if attempt.forced is not None and calls:  # forced answers come after: the response is the first call's
+        finish_reason = calls[0].finish_reasons[0]
+    params = llm.params
+    prefix, markers = params.response_prefix, params.preset.think_markers
     record = {
         "id": problem.id,
         "run": run,
         "question": problem.question,
         "gold": problem.answer,
         "response": attempt.response,
-        **grade_attempt(problem, attempt, response_finish_reason(attempt.response, calls) or finish_reason, grader),
+        **grade_attempt(problem, attempt, response_finish_reason(attempt.response, calls) or finish_reason, grader,
+                        prefix, markers),
         "prompt_tokens": sum(c.prompt_tokens for c in calls),
         "completion_tokens": sum(sum(c.completion_tokens) for c in calls),
         "calls": len(calls),
@@ -118,6 +131,15 @@ def make_record(problem: Problem, run: int, attempt: Attempt, llm: LLM, seconds:
         "metadata": problem.metadata,
     }
     record["tokens"] = record["prompt_tokens"] + record["completion_tokens"]
+    if attempt.sample_texts:
+        record.update(grade_samples(problem, attempt, prefix, markers))
+    if count_reasoning_tokens and llm.tools.tokens is not None and calls:
+        texts = attempt.sample_texts or [attempt.response]
+        record.update(count_reasoning(texts, attempt.sample_tokens or calls[0].completion_tokens[:1], prefix,
+                                      markers, llm.tools.tokens))
+    if attempt.forced is not None:
+        own = record.get("samples_correct") or [record["correct"]]
+        record.update(grade_forced(problem, attempt.forced, own, markers))
     if attempt.extra:
         record["agent"] = attempt.extra
     if keep_trace:
@@ -158,7 +180,8 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
                             continue
                         seconds = time.perf_counter() - started
                     break
-            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader, share[0])
+            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader, share[0],
+                                 spec.count_reasoning)
             journal.append(record)
             if on_record is not None:
                 on_record(record)

@@ -76,12 +76,13 @@ class Session:
                  batch_size: int | str | None = None, device: str | None = None, dtype: str | None = None,
                  seed: int = 0, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, threads: int | None = None,
                  engine_options: dict | None = None, data_parallel: int | str | None = None,
-                 ray_address: str | None = None):
+                 ray_address: str | None = None, chat_template_kwargs: dict | None = None):
         self.backend = find_backend(backend).name
         self.model = resolve_model(backend, model)
         self.model_name = model
         self.options = EngineOptions(batch_size=batch_size, device=device, dtype=dtype, seed=seed,
-                                     max_new_tokens=max_new_tokens, extra=dict(engine_options or {}))
+                                     max_new_tokens=max_new_tokens, extra=dict(engine_options or {}),
+                                     chat_template_kwargs=dict(chat_template_kwargs or {}))
         check_engine_args(self.backend, self.options.extra)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise UserError(f"--threads must be a positive integer, got {threads!r}")

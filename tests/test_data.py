@@ -26,6 +26,7 @@ LOCAL_COUNTS = {
     "gsm8k": 1319,
     "math500": 500,
     "aime24": 30,
+    "aime25": 30,
     "amc23": 40,
     "svamp": 1000,
     "asdiv": 2215,
@@ -40,6 +41,7 @@ KNOWN_ANSWERS = {
     "gsm8k": {"gsm8k-0": "18", "gsm8k-1": "3", "gsm8k-146": "2125"},  # "#### 2,125"
     "math500": {"test/precalculus/807.json": "\\left( 3, \\frac{\\pi}{2} \\right)"},
     "aime24": {"aime24-60": "204", "aime24-67": "25", "aime24-89": "902"},  # file has "025"
+    "aime25": {"aime25-0": "70", "aime25-1": "588"},  # AIME 2025 I problems 1 and 2
     "amc23": {"amc23-0": "27", "amc23-3": "3159", "amc23-17": "-1"},  # file has 27.0, -1.0
     "svamp": {"chal-777": "145"},  # 145.0
     "asdiv": {"asdiv-0": "9", "asdiv-849": "5:6", "asdiv-1313": "-(1/3)"},  # "9 (apples)"

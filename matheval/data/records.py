@@ -229,13 +229,14 @@ def aime24(record: dict, index: int) -> Problem:
 
 
 def aime25(record: dict, index: int) -> Problem:
-    """AIME 2025 (I and II): problem, answer, id, contest."""
+    """AIME 2025 (I and II): problem, answer, and the contest it is from ("AIME 2025 I") where given."""
+    metadata = {k: record[k] for k in ("contest", "url", "year") if record.get(k)}
     return Problem(
         id=_own_id("aime25", record.get("id"), index),
         question=str(need(record, "problem", "question")).strip(),
         answer=format_number(need(record, "answer")),
         solution=record.get("solution"),
-        metadata={"contest": record["contest"]} if record.get("contest") else {},
+        metadata=metadata,
     )
 
 

@@ -1,7 +1,7 @@
 """The transformers backend: static batches through `model.generate` (the seed's TransformersEngine).
 
 Every row of a batch carries its own sampling settings: a logits processor samples each row with its
-own temperature, top-p and seeded generator and forces that token, and a stopping criterion ends each
+own temperature, top-k, top-p and seeded generator and forces that token, and a stopping criterion ends each
 row at its own max_tokens or stop string. So one batch can mix greedy and sampled requests from
 different agents, and a seeded request yields the same text whatever shares its batch.
 
@@ -58,6 +58,8 @@ class RowSampler(LogitsProcessor):
             if generator is None:
                 continue
             probs = torch.softmax(scores[i].float() / row.sampling.temperature, dim=-1)
+            if row.sampling.top_k:
+                probs = top_k_filter(probs, row.sampling.top_k)
             if row.sampling.top_p < 1.0:
                 probs = top_p_filter(probs, row.sampling.top_p)
             token = torch.multinomial(probs, 1, generator=generator)
@@ -65,6 +67,16 @@ class RowSampler(LogitsProcessor):
             forced[token] = 0.0
             scores[i] = forced
         return scores
+
+
+def top_k_filter(probs: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Keep the top_k most likely tokens (and any tied with the k-th), renormalized: top-k comes before
+    top-p, as in vLLM and transformers."""
+    if top_k >= probs.shape[-1]:
+        return probs
+    kth = torch.topk(probs, top_k).values[-1]
+    kept = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+    return kept / kept.sum()
 
 
 def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -112,6 +124,7 @@ class TransformersBackend:
     def __init__(self, model_path: str, options: EngineOptions):
         self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options.device, options.dtype)
         self.eos_ids = model_eos_ids(self.model, self.tokenizer)
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.stats = EngineStats()
         self.streamer = None  # set by --detailed: prints the tokens of single-row batches as they come
         self.max_rows: int | None = None  # lowered after an out-of-memory error, kept for the run
@@ -120,7 +133,7 @@ class TransformersBackend:
     def rows_of(self, requests: list[Request]) -> list[_Row]:
         rows = []
         for index, request in enumerate(requests):
-            ids = encode_prompt(self.tokenizer, request.messages)
+            ids = encode_prompt(self.tokenizer, request.messages, self.template_kwargs)
             for sample in range(request.sampling.n):
                 seed = None if request.sampling.seed is None else request.sampling.seed + sample
                 rows.append(_Row(index, ids, request.sampling, seed))

@@ -66,6 +66,7 @@ class VLLMBackend:
             raise UserError(f"vLLM could not load {model_path!r}: {str(exc).strip().splitlines()[0]} "
                             "(check the model id, --max_model_len and --gpu_memory_utilization)") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.stats = EngineStats()
 
     def sampling_params(self, request: Request):
@@ -74,6 +75,7 @@ class VLLMBackend:
             n=sampling.n,
             temperature=sampling.temperature,  # vLLM treats 0 as greedy
             top_p=sampling.top_p,
+            top_k=sampling.top_k or -1,  # vLLM's "every token" (0 also means that from vLLM 0.10 on)
             max_tokens=sampling.max_tokens,
             stop=list(sampling.stop) or None,
             seed=sampling.seed,
@@ -93,7 +95,7 @@ class VLLMBackend:
                              for i in range(sampling.n)]
             else:
                 expanded.append((index, request))
-        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages)} for _, r in expanded]
+        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages, self.template_kwargs)} for _, r in expanded]
         outputs = self.llm.generate(prompts, [self.sampling_params(r) for _, r in expanded], use_tqdm=False)
         completions = [Completion([], 0, [], []) for _ in requests]
         for (index, _), output in zip(expanded, outputs):

@@ -28,10 +28,16 @@ def problems(config: Config) -> str:
 
 
 def sampled(config: Config, which: str) -> str:
-    """maj@N / pass@N of a sampling agent, with its N; a dash where the agent keeps no samples."""
+    """avg@N, maj@N (cons@N) or pass@N of a run with N samples per problem (a plain evaluation's
+    --num_samples, a sampling agent's candidates), with its N; a dash where there are none."""
     s = config.summary
-    value = s.maj_at_n if which == "maj" else s.pass_at_n
+    value = {"maj": s.maj_at_n, "pass": s.pass_at_n, "avg": s.avg_at_n}[which]
     return DASH if value is None else f"{percent(value)} (N={s.num_samples})"
+
+
+def truncated(config: Config) -> str:
+    s = config.summary
+    return percent(s.truncation_rate) if s.responses else DASH
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ COLUMNS = [
     Column("ci", "95% CI", lambda c: interval(c.summary.ci_low, c.summary.ci_high)),
     Column("maj", "maj@N", lambda c: sampled(c, "maj")),
     Column("pass", "pass@N", lambda c: sampled(c, "pass")),
+    Column("avg", "avg@N", lambda c: sampled(c, "avg")),
+    Column("truncated", "truncated", truncated, short="trunc"),
     Column("completion_tokens_per_problem", "generated tokens / problem",
            lambda c: number(c.summary.completion_tokens_per_problem, 1), short="gen tok"),
     Column("calls_per_problem", "calls / problem", lambda c: number(c.summary.calls_per_problem, 2), short="calls"),

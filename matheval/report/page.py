@@ -20,6 +20,8 @@ from .. import __version__
 from . import plots
 from .columns import CAPTION, COLUMNS, differing, interval, percent, settings_text
 from .disagreements import audited, disagreements, disagrees
+from .sampled import SECTION as SAMPLED_SECTION
+from .sampled import SampledView, sampled_view
 from .data import (Config, Flips, breakdown, breakdown_keys, by_dataset, check_baseline, flips, pareto_front,
                    per_problem, reference_config)
 
@@ -128,7 +130,7 @@ TEMPLATE = """<!DOCTYPE html>
 <h1>matheval report</h1>
 <p class="muted">{{ configs|length }} configuration{{ 's' if configs|length != 1 }} on {{ datasets|length }}
 dataset{{ 's' if datasets|length != 1 }} · written {{ generated }} by matheval {{ version }}</p>
-<nav><a href="#summary">Summary</a><a href="#cost">Accuracy vs cost</a><a href="#breakdowns">Breakdowns</a>
+<nav><a href="#summary">Summary</a><a href="#cost">Accuracy vs cost</a><a href="#sampling">Sampling and reasoning</a><a href="#breakdowns">Breakdowns</a>
 <a href="#flips">Flips</a><a href="#disagreements">Grader disagreements</a><a href="#problems">Problems</a></nav>
 
 <h2 id="summary">Summary</h2>
@@ -144,10 +146,11 @@ dataset{{ 's' if datasets|length != 1 }} · written {{ generated }} by matheval 
 {% endfor %}
 </tbody></table></div>
 <p class="small muted">Accuracy with its 95% Wilson interval, recomputed from the answers files (the same function wrote
-metrics.csv). maj@N: the vote of an agent's N samples is correct; pass@N: any of them is. Costs are means {{ caption }};
-tokens/s is completion tokens per wall-clock second of the run's last invocation, from metrics.csv. Settings: those whose
-values differ between the rows, from each run's manifest.json ("all" shows every one). Hover over a configuration for its
-folder.</p>
+metrics.csv). With N samples per problem (--num_samples, or an agent's candidates): avg@N, the mean share of correct
+samples; maj@N (cons@N), their vote is correct; pass@N, any of them is (see Sampling and reasoning). Truncated: the share
+of responses cut at the token cap or with an unclosed reasoning. Costs are means {{ caption }}; tokens/s is completion
+tokens per wall-clock second of the run's last invocation, from metrics.csv. Settings: those whose values differ between
+the rows, from each run's manifest.json ("all" shows every one). Hover over a configuration for its folder.</p>
 {% if warnings %}<ul class="warnings">{% for config, text in warnings %}<li>{{ config.dataset }} / {{ config.name }}: {{ text }}</li>{% endfor %}</ul>{% endif %}
 
 <h2 id="cost">Accuracy against cost</h2>
@@ -167,6 +170,7 @@ finished runs: no other is both cheaper and more accurate. Unfinished runs are g
 {% endif %}
 {% endfor %}
 
+{% include "sampled.html" %}
 <h2 id="breakdowns">Breakdowns</h2>
 {% for d in datasets %}
 {% for b in d.breakdowns %}
@@ -301,6 +305,7 @@ class DatasetView:
     audited: bool = False
     graders: list[str] = field(default_factory=list)
     disagreements: list = field(default_factory=list)
+    sampled: SampledView | None = None  # avg@N, pass@k, cons@k, truncation, budget curve (report.sampled)
 
 
 def frontier(configs: list[Config], attribute: str) -> list[str]:
@@ -330,6 +335,7 @@ def dataset_view(number: int, name: str, configs: list[Config], baseline: str | 
     view.status_counts = {s: sum(1 for p in problems if p.status == s) for s in STATUS_TITLES}
     view.audited = audited(configs)
     view.graders, view.disagreements = disagreements(configs)
+    view.sampled = sampled_view(configs, f"{salt}s")
     return view
 
 
@@ -379,7 +385,7 @@ def render(configs: list[Config], baseline: str | None = None) -> str:
     dataset has it, else against its newest finished standard-mode run."""
     check_baseline(configs, baseline)
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                     lstrip_blocks=True)
+                                     lstrip_blocks=True, loader=jinja2.DictLoader({"sampled.html": SAMPLED_SECTION}))
     template = environment.from_string(TEMPLATE)
     datasets = [dataset_view(i + 1, name, group, baseline) for i, (name, group) in enumerate(by_dataset(configs).items())]
     keys = differing(configs)

@@ -24,14 +24,14 @@ def dataset_table(dataset: str, configs: list[Config]) -> Table:
     constant = {c.key: c.text(configs[0]) for c in COLUMNS
                 if c.key in FOLDED and len({c.text(config) for config in configs}) == 1}
     sampled = {c.summary.num_samples for c in configs if c.summary.maj_at_n is not None}
-    columns = [c for c in COLUMNS if c.key not in constant and (sampled or c.key not in ("maj", "pass"))]
+    columns = [c for c in COLUMNS if c.key not in constant and (sampled or c.key not in ("maj", "pass", "avg"))]
     title = " · ".join(constant[key] for key in FOLDED if key in constant)
     table = Table(title=Text(title), caption=CAPTION,
                   box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False,
                   collapse_padding=True)
     for column in columns:
         heading = column.heading
-        if column.key in ("maj", "pass") and len(sampled) == 1:  # one N for all: say it once, in the heading
+        if column.key in ("maj", "pass", "avg") and len(sampled) == 1:  # one N for all: say it once, in the heading
             heading = f"{column.key}@{next(iter(sampled))}"
         if column.key == "label":  # the name says which configuration; never squeezed away
             table.add_column("configuration", no_wrap=True, min_width=min(30, max(len(c.name) for c in configs)))
@@ -45,7 +45,7 @@ def dataset_table(dataset: str, configs: list[Config]) -> Table:
         cells = []
         for column in columns:
             text = config.name if column.key == "label" else column.text(config)
-            if column.key in ("maj", "pass") and len(sampled) == 1:
+            if column.key in ("maj", "pass", "avg") and len(sampled) == 1:
                 text = text.split(" (N=")[0]
             cells.append(Text(text))  # Text, not markup: names hold brackets
         if keys:
