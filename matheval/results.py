@@ -401,7 +401,7 @@ def sampled_lines(summary: Summary, anchors: list[str] = ()) -> list[str]:
         lines.append(f"{f'avg@{n}:':<13}{_interval([summary.avg_at_n, summary.avg_ci_low, summary.avg_ci_high])}"
                      "  mean share of correct samples: papers' pass@1")
         lines += [f"{f'pass@{k}:':<13}{_interval(v)}" for k, v in summary.pass_at_k.items()]
-        lines += [f"{f'cons@{k}:':<13}{_interval(v)}" + ("  (maj@N)" if k == n else "")
+        lines += [f"{f'cons@{k}:':<13}{_interval(v)}" + (f"  (maj@{n})" if k == n else "")
                   for k, v in summary.cons_at_k.items()]
     finished = summary.responses - summary.truncated
     accuracy = "n/a" if summary.finished_accuracy is None else f"{summary.finished_accuracy:.2%}"
