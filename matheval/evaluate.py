@@ -6,6 +6,7 @@ Kept out of the CLI so tests and scripts call exactly what users run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
 import time
@@ -16,6 +17,7 @@ from . import manifest, models
 from .agents.base import Agent, AgentParams, Tools, check_params, needs_sandbox, uses_verifier
 from .data import FieldMap, dataset_name, fingerprint, is_benchmark, is_file_dataset, load_examples, load_problems
 from .engines import EngineStats, resolve_model
+from .engines import backend as find_backend
 from .engines.base import ReplicasExhausted
 from .grading.graders import get_grader
 from .errors import Interrupted, UserError
@@ -28,7 +30,7 @@ from .protocol import ProtocolCheck, check_protocol
 from .results import (Journal, RunLog, RunPaths, append_metrics_row, ensure_writable, metrics_row, run_paths,
                       sampled_lines, write_answers, write_metrics_json, write_metrics_txt)
 from .runner import RunSpec, ordered_records, run_workflows
-from .session import Session
+from .session import Session, check_model_source
 
 
 @dataclass
@@ -142,6 +144,8 @@ def prepare(config: EvalConfig) -> Prepared:
     verifier = resolve_verifier(config.backend, params.verifier) if params.verifier else None
     if config.mode == "fewshot" and not params.examples:
         params.examples = load_examples(config.dataset, config.fewshot_k, data_dir=config.data_dir)
+    if not find_backend(config.backend).remote:
+        check_model_source(model)  # a hub model out of reach fails now, before its tokenizer is looked for
     protocol = check_protocol(model, params, problems, dataset, config.agent, config.engine_extra,
                               config.sampling_flags, config.pass_k)
     paths = run_paths(config.results_dir, config.round, model.display, dataset, len(problems), config.label,
@@ -355,8 +359,8 @@ async def generate(p: Prepared, spec: RunSpec, engine, journal: Journal, log: Ru
             print(f"\n[{progress.done}/{total}] {mark}: extracted {record['extracted']!r}, gold {record['gold']!r}\n")
 
     if spec.tools is not None:  # a judge model's calls are in flight too
-        spec.tools = Tools(engines={name: progress.watch(each) for name, each in spec.tools.engines.items()},
-                           sandbox=spec.tools.sandbox)
+        spec.tools = dataclasses.replace(spec.tools, engines={name: progress.watch(each)
+                                                              for name, each in spec.tools.engines.items()})
     ticker = asyncio.ensure_future(progress.tick())
     try:
         await run_workflows(spec, progress.watch(engine), journal, on_record,

@@ -49,11 +49,16 @@ def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
+PRESET_FLAGS = {"system": "system_prompt", "user": "user_prompt", "prefill": "prefill", "thinking": "thinking",
+                "answer_cue": "answer_cue"}  # Preset field -> the flag that overrides it
+
+
 def settings_of(config) -> dict:
     """A run's settings as flat {flag name: value}: the config dataclass with its nested dataclasses (agent
     parameters, generation settings) merged in, so fields added to any of them are recorded unedited."""
     values = dataclasses.asdict(config)
     flat: dict = {}
+    presets: list[dict] = []
 
     def merge(mapping: dict) -> None:
         for key, value in mapping.items():
@@ -63,10 +68,16 @@ def settings_of(config) -> dict:
                 flat["fewshot_examples"] = [e["id"] if isinstance(e, dict) else e for e in value]
             elif key in ("params", "generation") and isinstance(value, dict):
                 merge(value)
+            elif key == "preset" and isinstance(value, dict):
+                presets.append(value)  # after the rest: its sampling values are the generation settings'
             else:
                 flat.setdefault(FLAG_NAMES.get(key, key), value)
 
     merge(values)
+    for preset in presets:  # the preset as its name and the prompt fields its flags set
+        flat.setdefault("preset", preset.get("name"))
+        for field, flag in PRESET_FLAGS.items():
+            flat.setdefault(flag, preset.get(field))
     return flat
 
 

@@ -225,7 +225,7 @@ def _sampled_rows(seqs):
 def _seq(i, temperature, top_p):
     from types import SimpleNamespace
 
-    params = SimpleNamespace(temperature=temperature, top_p=top_p)
+    params = SimpleNamespace(temperature=temperature, top_p=top_p, top_k=0)
     return SimpleNamespace(greedy=False, params=params, key_a=(2**31 + 5 * i) % 2**32, key_b=99 * i, num_output_tokens=i)
 
 

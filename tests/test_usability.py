@@ -241,7 +241,7 @@ def test_fast_failures_are_one_line_and_leave_nothing(tmp_path, smollm2_path, ar
 def test_version_help_defaults_and_the_datasets_list():
     assert run("--version").stdout.strip() == f"matheval {matheval.__version__}"
     text = " ".join(run("eval", "--help").stdout.split())
-    assert "--max_new_tokens MAX_NEW_TOKENS token budget per response (default: 1024)" in text
+    assert "--max_new_tokens MAX_NEW_TOKENS token cap per response (default: the preset's; matheval's is 1024)" in text
     assert "(default: synthetic)" in text and "--engine_args KEY=VALUE,..." in text
     listing = run("datasets").stdout
     assert re.search(r"^gsm8k\s+1319\s+gsm8k/test.jsonl\s+openai/gsm8k \[main\]", listing, re.M)

@@ -89,7 +89,7 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int, keep_inputs
     ms_head = triton.testing.do_bench(head, warmup=5, rep=50, return_mode="median")
     from types import SimpleNamespace
 
-    params = SimpleNamespace(temperature=0.7, top_p=0.95)  # the agents' sampling, every row
+    params = SimpleNamespace(temperature=0.7, top_p=0.95, top_k=0)  # the agents' sampling, every row
     rows = runner.sampler.rows([SimpleNamespace(greedy=False, params=params, key_a=i, key_b=i, num_output_tokens=9)
                                 for i in range(batch)], "cuda")  # fmt: skip
     sampled = lambda: runner.sampler(runner.model.logits(out), rows)  # noqa: E731

@@ -24,7 +24,7 @@ def sampler_time(mc: ModelConfig, dev: str, time_us) -> dict:
     from matheval.engines.native.triton_sampling import gumbel_argmax, top_p_edge
 
     logits = torch.randn(256, mc.vocab_size, device=dev, dtype=torch.bfloat16)
-    params = SimpleNamespace(temperature=0.7, top_p=0.95)
+    params = SimpleNamespace(temperature=0.7, top_p=0.95, top_k=0)
     seqs = [SimpleNamespace(greedy=False, params=params, key_a=i, key_b=7 * i, num_output_tokens=3) for i in range(256)]
     sampler, fused = Sampler(), Sampler(fused=True)
     rows = sampler.rows(seqs, dev)
@@ -64,7 +64,7 @@ def sampler_sweep(mc: ModelConfig, batches=(8, 74, 153, 208, 256), dev: str = "c
 
     from types import SimpleNamespace
 
-    params = SimpleNamespace(temperature=0.7, top_p=0.95)
+    params = SimpleNamespace(temperature=0.7, top_p=0.95, top_k=0)
     default = (ts.SAMPLE_CHUNK, ts.WARPS)
     settings = [(16384, 4), (16384, 8), (8192, 4), (32768, 4)]
     rows_out = []

@@ -24,9 +24,14 @@ class TokenText:
 
 def load_tokenizer(path: str):
     """The tokenizer of a local folder or a cached hub model, or None when there is none to be had here."""
+    from pathlib import Path
+
+    from ..network import use_hub
+
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(path)
+        # a hub name with the hub out of reach: the local cache only (no minute of retries)
+        return AutoTokenizer.from_pretrained(path, local_files_only=not Path(path).is_dir() and not use_hub())
     except Exception:  # noqa: BLE001 - no tokenizer means: the run goes without what needs one
         return None
