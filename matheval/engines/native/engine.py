@@ -26,6 +26,7 @@ class NativeEngine:
     def __init__(self, model_path: str, options: EngineOptions | None = None):
         self.config = EngineConfig.from_options(options or EngineOptions())
         self.core = LLMEngine(model_path, self.config)
+        self.config = self.core.config  # with the limits it chose for the model (max_num_seqs)
         self.tokenizer = self.core.tokenizer
         self.stats = self.core.stats
         self._inbox: list[tuple[str, Request, Sampling | None, bool | None]] = []

@@ -61,7 +61,23 @@ class Scheduler:
         joining = min(len(self.waiting), self.max_num_seqs - len(self.running))
         if joining == 0 or len(self.running) < 4 * joining:
             return False
-        return sum(self.waiting[i].num_tokens for i in range(joining)) < self.max_num_batched_tokens // 4
+        return self._prefill_tokens(joining) < self.max_num_batched_tokens // 4
+
+    def _prefill_tokens(self, count: int) -> int:
+        """Tokens a prefill of the first `count` waiting sequences would compute, about: the other samples
+        of a request whose prompt is computed in the same step, or already held by a running sample, find
+        it in the prefix cache and compute a block at most."""
+        total, seen = 0, set()
+        for i, seq in enumerate(self.waiting):
+            if i == count:
+                break
+            request = id(seq.request)
+            if request in seen or seq.request.admitted:
+                total += self.blocks.block_size
+            else:
+                total += seq.num_tokens
+            seen.add(request)
+        return total
 
     def _admit(self) -> list[Sequence]:
         batch: list[Sequence] = []
@@ -75,6 +91,7 @@ class Scheduler:
             budget -= used
             self.waiting.popleft()
             seq.status = Status.RUNNING
+            seq.request.admitted = True
             self.running.append(seq)
             batch.append(seq)
         return batch
