@@ -169,6 +169,9 @@ def run_eval(config: EvalConfig) -> Outcome:
                     tools.engines["verifier"] = build_engine(config.backend, verifier, options, config.data_parallel,
                                                              config.ray_address, say)
             log.write(f"model loaded in {time.perf_counter() - started:.1f}s")
+            startup_report = getattr(engine, "startup_report", None)  # backends that break their start-up down
+            if startup_report is not None:
+                log.write(startup_report())
             replicas = len(getattr(engine, "replicas", ())) or 1
             if config.concurrency is None and replicas > 1:
                 spec.concurrency *= replicas  # each replica gets what one engine would
@@ -201,6 +204,8 @@ def run_eval(config: EvalConfig) -> Outcome:
             finally:
                 bar.close()
         wall = time.perf_counter() - started
+        if engine is not None and getattr(engine, "startup_report", None) is not None:
+            log.write(engine.startup_report())  # now with the run's first prefill and decode round
         records = ordered_records(spec, journal)
         summary = summarize(records)
         row = metrics_row(summary, model=model.display, dataset=config.dataset, mode=config.label,

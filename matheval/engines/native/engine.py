@@ -138,6 +138,15 @@ class NativeEngine:
     def native_stats(self) -> dict:
         return self.core.native_stats()
 
+    def startup_report(self) -> str:
+        """Where start-up went, phase by phase, with Triton's kernel compile/load time inside each; once
+        the run has begun, also its first prefill and first decode round (kernels compiled on first use)."""
+        times = self.core.times
+        graphs = self.core.runner
+        lazy = f"; {len(graphs.graphs)} decode graphs captured so far in {graphs.capture_seconds:.2f}s" \
+            if graphs.graph_sizes else ""
+        return f"native start-up: {times.describe()}{lazy}"
+
     def close(self) -> None:
         with self._wake:
             self._closed = True

@@ -25,7 +25,7 @@ from .model_runner import ModelRunner
 from .sampler import sample_keys
 from .scheduler import Scheduler
 from .sequence import NativeCompletion, Request, SeqParams, Sequence, Status
-from .startup import StartupTimes, install_compile_timer, load_tokenizer
+from .startup import StartupTimes, install_compile_timer, load_tokenizer, triton_compile_seconds
 
 
 def locate(model_path: str, load_format: str) -> tuple[Path | None, Path]:
@@ -60,7 +60,11 @@ class LLMEngine:
                             self.model_config.max_position_embeddings)  # fmt: skip
         weights = None if config.load_format == "dummy" else folder
         if config.device.startswith("cuda"):
-            install_compile_timer()
+            with times.phase("cuda_init"):  # the context, so that it is not counted as loading weights
+                import torch
+
+                torch.cuda.init()
+                install_compile_timer()
         self.runner = ModelRunner(self.model_config, config, weights, max_model_len, times)
         self.blocks = BlockManager(self.runner.num_blocks, config.block_size, config.max_num_seqs,
                                    self.runner.max_blocks_per_seq)  # fmt: skip
@@ -156,6 +160,8 @@ class LLMEngine:
             pending = self.runner.launch_decode(seqs, steps)
         for seq in seqs:
             seq.num_pending += steps
+        if f"first_{pending.kind}" not in self.times.phases:  # timed until its tokens are read back
+            pending.first_launch = (time.perf_counter(), triton_compile_seconds())
         self.counters[f"{pending.kind}_steps"] += steps
         self.stats.calls += steps
         self.stats.batch_rows += len(seqs) * steps
@@ -168,6 +174,9 @@ class LLMEngine:
         1024 rows x 8 steps the per-token loop cost ~8 ms a round on an H200 host); only sequences
         with stop strings look at each token's decoded text."""
         tokens = pending.result()
+        first = getattr(pending, "first_launch", None)
+        if first is not None:
+            self.times.record(f"first_{pending.kind}", time.perf_counter() - first[0], triton_compile_seconds() - first[1])
         steps = tokens.shape[0]
         is_eos = np.isin(tokens, self._eos_array) if self._eos_array.size else np.zeros(tokens.shape, dtype=bool)
         has_eos = is_eos.any(axis=0)
@@ -283,6 +292,9 @@ class LLMEngine:
             "prefix_hit_blocks": prefix.hit_blocks,
             "prefix_hit_tokens": prefix.hit_tokens,
             "cuda_graphs": len(self.runner.graphs),
+            "graph_capture_seconds": round(self.runner.capture_seconds, 3),
+            "max_num_seqs": self.config.max_num_seqs,
+            **{f"startup_{k}": v for k, v in self.times.as_dict().items()},
         }
 
 
