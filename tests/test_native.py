@@ -330,7 +330,7 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
     scheduler = Scheduler(config, BlockManager(512, 16, 32, 256))
     for _ in range(8):
         scheduler.add(seq())
-    batch, is_prefill = scheduler.schedule()
+    batch, is_prefill, _ = scheduler.schedule()
     assert is_prefill and len(batch) == 8, "nothing runs yet: prefill at once"
     for s in batch:
         s.num_computed_tokens = s.num_tokens
@@ -339,7 +339,7 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
     for round_ in range(5):
         if round_ == 1:
             scheduler.add(seq())  # arrives while the first newcomer waits
-        batch, is_prefill = scheduler.schedule()
+        batch, is_prefill, _ = scheduler.schedule()
         kinds.append((is_prefill, len(batch)))
         if is_prefill:
             break
@@ -350,12 +350,12 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
                      BlockManager(512, 16, 10, 256))  # fmt: skip
     for _ in range(30):
         full.add(seq())
-    batch, _ = full.schedule()
+    batch, _, _ = full.schedule()
     assert len(batch) == 10
     for s in batch[:2]:
         full.finish(s)
     full.drop_finished()
-    kinds = [(lambda b: (b[1], len(b[0])))(full.schedule()) for _ in range(3)]
+    kinds = [(lambda b: (b.is_prefill, len(b.seqs)))(full.schedule()) for _ in range(3)]
     assert kinds == [(False, 8), (False, 8), (True, 2)], kinds
 
     small = Scheduler(config, BlockManager(512, 16, 32, 256))

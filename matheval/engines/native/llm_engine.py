@@ -69,9 +69,9 @@ class LLMEngine:
         self.blocks = BlockManager(self.runner.num_blocks, config.block_size, config.max_num_seqs,
                                    self.runner.max_blocks_per_seq)  # fmt: skip
         self.runner.block_tables = self.blocks.tables
-        self.scheduler = Scheduler(config, self.blocks)
         # A sequence never outgrows the model or the whole cache (it could never be scheduled again).
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
+        self.scheduler = Scheduler(config, self.blocks, self.max_seq_len)
         self._rng = random.Random(config.seed)
         self._pending = None  # the launched step whose tokens are not read yet (asynchronous scheduling)
         self.stats = EngineStats()
@@ -149,12 +149,11 @@ class LLMEngine:
         self.counters[f"{launched.kind}_seconds"] += elapsed
         self.stats.busy_seconds += elapsed
 
-    def _launch(self, seqs: list[Sequence], is_prefill: bool):
+    def _launch(self, seqs: list[Sequence], is_prefill: bool, steps: int):
         if is_prefill:
             self.counters["prefill_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
-            pending, steps = self.runner.launch_prefill(seqs), 1
+            pending = self.runner.launch_prefill(seqs)
         else:
-            steps = self._round_length(seqs)
             self.counters["decode_tokens"] += steps * len(seqs)
             self.counters["decode_rounds"] += 1
             pending = self.runner.launch_decode(seqs, steps)
@@ -171,8 +170,8 @@ class LLMEngine:
     def _read_back(self, pending) -> None:
         """Append a launched step's tokens and finish the sequences they end. The round's [steps, n]
         tokens are searched for EOS with numpy, so the Python work is per sequence, not per token (at
-        1024 rows x 8 steps the per-token loop cost ~8 ms a round on an H200 host); only sequences
-        with stop strings look at each token's decoded text."""
+        many rows and 8 steps a round, a loop over every token was most of the engine's own host time);
+        only sequences with stop strings look at each token's decoded text."""
         tokens = pending.result()
         first = getattr(pending, "first_launch", None)
         if first is not None:
@@ -210,22 +209,6 @@ class LLMEngine:
             self._seq_done(seq)
         if finished_any:
             self.scheduler.drop_finished()
-
-    def _round_length(self, seqs: list[Sequence]) -> int:
-        """Decode steps for this round: the configured number, but no more than the longest sequence still
-        needs, never past a sequence's length limit (positions and block tables end there), and only
-        if the cache has the blocks to write that far ahead (else one step, as the scheduler planned)."""
-        steps = min(self.config.steps_per_round,
-                    max(s.params.max_tokens - s.num_output_tokens for s in seqs),
-                    min(self.max_seq_len - s.num_tokens + 1 for s in seqs))  # fmt: skip
-        if steps <= 1:
-            return 1
-        needed = sum(self.blocks.blocks_to_reach(s, s.num_tokens + steps - 2) for s in seqs)
-        if needed > self.blocks.num_free:
-            return 1
-        for seq in seqs:
-            self.blocks.reserve(seq, seq.num_tokens + steps - 2)
-        return steps
 
     def _cut_at_stop_token(self, seq: Sequence, column: list[int], take: int, reason: str | None):
         """The first of the round's tokens that completes a stop string ends the sequence there. Each check
@@ -286,6 +269,8 @@ class LLMEngine:
             # EngineStats.mean_batch (sequences / steps) means little for continuous batching; this does
             "mean_decode_batch": round(self.counters["decode_tokens"] / steps, 2) if steps else 0.0,
             "preemptions": self.scheduler.num_preemptions,
+            "preempted_tokens": self.scheduler.preempted_tokens,
+            "preemption_waits": self.scheduler.preemption_waits,
             "kv_blocks": self.runner.num_blocks,
             "block_size": self.config.block_size,
             "prefix_queried_blocks": prefix.queried_blocks,
