@@ -109,9 +109,22 @@ def install(steps: bool) -> None:
     def run_eval(config):
         MARKS["eval_start"] = time.perf_counter()
         try:
-            return original_run_eval(config)
+            outcome = original_run_eval(config)
+            MARKS["metrics"] = {k: outcome.row.get(k) for k in ("accuracy", "count", "wall_seconds",
+                                                                "tokens_per_second", "completion_tokens")}
+            return outcome
         finally:
             MARKS["eval_end"] = time.perf_counter()
+
+    close = native_engine.NativeEngine.close
+
+    def close_and_keep_stats(self):
+        if self.core is not None:
+            MARKS["native_stats"] = self.native_stats()
+            MARKS["native_startup"] = self.startup_report()
+        close(self)
+
+    native_engine.NativeEngine.close = close_and_keep_stats
 
     evaluate.run_eval = run_eval
     from matheval import api
@@ -147,6 +160,9 @@ def summary() -> dict:
         "in_event_loop_thread": {**named,
                                  "other (event loop, agents, asyncio)": round(loop_busy - sum(named.values()), 4)},
         "calls": {k: CALLS[k] for k in named},
+        "metrics": MARKS.get("metrics"),
+        "native_startup": MARKS.get("native_startup"),
+        "native_stats": MARKS.get("native_stats"),
         # the whole event-loop thread's busy time, and the named parts alone (grading, journal, log, progress)
         "harness_share_pct": round(100 * (loop_busy + finish_s) / (run_s + finish_s), 2),
         "harness_named_share_pct": round(100 * (named["grading"] + named["journal"] + named["run_log"]
