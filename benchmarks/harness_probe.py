@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import inspect
 import json
 import sys
@@ -30,7 +31,8 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # run from a checkout, installed or not
+if importlib.util.find_spec("matheval") is None:  # run from a checkout, installed or not; PYTHONPATH may
+    sys.path.insert(0, str(HERE.parent))           # point at another version of matheval to compare
 sys.path.insert(0, str(HERE))
 
 TIMES: dict[str, float] = defaultdict(float)
@@ -121,7 +123,8 @@ def install(steps: bool) -> None:
     def close_and_keep_stats(self):
         if self.core is not None:
             MARKS["native_stats"] = self.native_stats()
-            MARKS["native_startup"] = self.startup_report()
+            if hasattr(self, "startup_report"):  # (versions before v8 have none)
+                MARKS["native_startup"] = self.startup_report()
         close(self)
 
     native_engine.NativeEngine.close = close_and_keep_stats
@@ -194,7 +197,9 @@ def main() -> int:
     from matheval.cli import main as matheval_main
 
     code = matheval_main(command)
-    numbers = {"command": command, **summary()}
+    import matheval
+
+    numbers = {"command": command, "matheval": str(Path(matheval.__file__).resolve().parent), **summary()}
     print("[harness] " + json.dumps(numbers), flush=True)
     if args.steps:
         import native_step_probe as probe

@@ -4,14 +4,15 @@
 # reasoning workload (target 3). Run from the root of the checkout the device tool sends.
 #
 #   1. here:    bash benchmarks/run_v8_gpu.sh prepare
-#               Fills .carry/v8 (git-ignored, ~5 MB): the GSM8K and AIME 2024 test files and three pure-Python
-#               wheels the grading worker imports (math-verify, latex2sympy2_extended, antlr4-python3-runtime);
-#               nothing else is needed beyond the device's torch, triton and transformers.
+#               Fills .carry/v8 (git-ignored, ~3 MB): the GSM8K and AIME 2024 test files, three pure-Python
+#               wheels the grading worker imports (math-verify, latex2sympy2_extended, antlr4-python3-runtime;
+#               nothing else is needed beyond the device's torch, triton and transformers), and main's
+#               matheval package (V8_BASELINE=<ref> for another), run once beside this one on the same problems.
 #   2. device:  run(kind="nvidia-h200", carry=[".carry/v8"], timeout_s=600,
 #                   command="SMOLLM2_DIR=/root/smollm2 bash benchmarks/run_v8_gpu.sh run")
 #               SMOLLM2_DIR: the converted SmolLM2-135M-Instruct folder (config.json, model.safetensors, tokenizer).
-#               Writes at most 8 files under $OUT: log.txt, startup.json, mv300.json, mvfull.json,
-#               gsm8k.json, RESULTS.md and the reasoning JSON.
+#               Writes 8 files under $OUT: log.txt, startup.json, mv300.json, mv300-main.json (the previous
+#               version), mvfull.json, gsm8k.json, RESULTS.md and the reasoning JSON.
 #   3. here:    bash benchmarks/run_v8_gpu.sh collect <files_at of the reply>   (copies them to benchmarks/results/)
 #
 # Each step has its own time limit and is skipped, with a line in the log, when the budget
@@ -30,7 +31,8 @@ prepare)
     for file in gsm8k/test.jsonl qwen25math/aime24/test.jsonl; do
         [ -f "$DATA/$file" ] || { echo "no $DATA/$file: set MATHEVAL_DATA_DIR" >&2; exit 2; }
     done
-    rm -rf "$CARRY" && mkdir -p "$CARRY/data/gsm8k" "$CARRY/data/qwen25math/aime24" "$CARRY/wheels"
+    rm -rf "$CARRY" && mkdir -p "$CARRY/data/gsm8k" "$CARRY/data/qwen25math/aime24" "$CARRY/wheels" "$CARRY/main"
+    git archive --format=tar "${V8_BASELINE:-main}" matheval | tar -x -C "$CARRY/main"  # the previous version
     cp "$DATA/gsm8k/test.jsonl" "$CARRY/data/gsm8k/"
     cp "$DATA/qwen25math/aime24/test.jsonl" "$CARRY/data/qwen25math/aime24/"
     "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$CARRY/wheels" \
@@ -115,6 +117,9 @@ EOF
     PROBE="$PYTHON benchmarks/harness_probe.py --steps"
     run_step "majority-vote-$MV_SMALL" "$L_MV" $PROBE --json "$OUT/mv300.json" -- agent --agent majority_vote \
         --num_runs 8 --inference_backend native --dataset gsm8k --count "$MV_SMALL" --results_dir "$WORK/mv300" --no_progress $NEW
+    run_step "majority-vote-$MV_SMALL-main" "$L_MV" env PYTHONPATH="$PWD/$CARRY/main${PYTHONPATH:+:$PYTHONPATH}" \
+        $PROBE --json "$OUT/mv300-main.json" -- agent --agent majority_vote --num_runs 8 --inference_backend native \
+        --dataset gsm8k --count "$MV_SMALL" --results_dir "$WORK/mv300-main" --no_progress $NEW
     run_step "majority-vote-full" "$L_MV" $PROBE --json "$OUT/mvfull.json" -- agent --agent majority_vote \
         --num_runs 8 --inference_backend native --dataset gsm8k $(count_flag "$MV_FULL") --results_dir "$WORK/mvfull" --no_progress $NEW
     run_step "gsm8k-full-greedy" "$L_GSM" $PROBE --json "$OUT/gsm8k.json" -- eval --inference_backend native \
@@ -133,7 +138,7 @@ collect)
     PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
     day=$(date +%F)
     mkdir -p benchmarks/results
-    for name in startup mv300 mvfull gsm8k; do
+    for name in startup mv300 mv300-main mvfull gsm8k; do
         [ -f "$FROM/$name.json" ] && cp "$FROM/$name.json" "benchmarks/results/$day-h200-v8-$name.json"
     done
     cp "$FROM"/*-reasoning.json benchmarks/results/ 2>/dev/null || true

@@ -4,7 +4,7 @@ Layout, one job per module:
   config        model shape (config.json) and engine knobs (EngineOptions.extra)
   sequence      a generated sequence and the request that owns it
   block_manager paged KV-cache blocks, prefix sharing by block hash, reference counts
-  scheduler     which sequences prefill or decode in the next step; preemption
+  scheduler     which sequences prefill or decode in the next step; admission reserve and preemption
   model         the Llama / Qwen2 / Qwen3 decoder and its weight loading
   attention     K/V storage and attention over the paged cache (torch path, Triton path)
   triton_kernels paged decode (split between programs at small batches) and prefill attention kernels
@@ -12,7 +12,8 @@ Layout, one job per module:
   triton_sampling the sampler's kernels: top-p edge search and Gumbel-max draw, each row split across programs
   triton_interpret  runs the Triton kernels on the CPU (Triton's interpreter), for the tests
   sampler       greedy / temperature / top-p with per-sample reproducible noise
-  model_runner  input tensors, memory plan, CUDA graphs, launching one model step
+  model_runner  input tensors, memory plan, CUDA graphs (captured per batch bucket on first use), one model step
+  startup       start-up time per phase (with Triton's compile time), the tokenizer class kept on disk
   llm_engine    the core loop: plan and launch a step, read the previous one back, finish rules, completions
   engine        NativeEngine: the async Engine interface on a background thread
 """
