@@ -8,7 +8,8 @@ Each configuration gets a fresh engine; the clock runs from the first request to
 workflows would. Greedy decoding; tokens are the completion tokens each backend reports (answers
 that end early at EOS count what they produced). The load average is printed before and after each
 configuration: the machine is shared, and numbers taken under load are not comparable.
-Results go to stdout as a markdown table and to benchmarks/results/cpu_backends-<timestamp>.json.
+Results go to stdout as a markdown table and to <--out>/cpu_backends-<timestamp>.json (results/bench, git-ignored;
+the run on the results page is benchmarks/results/cpu_backends-20261123-143737.json).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def main() -> int:
                         help="torch threads (in-process and server); on a busy shared machine 2 OpenMP threads "
                              "can be an order of magnitude slower than 1")
     parser.add_argument("--data_dir", default=os.environ.get("MATHEVAL_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--out", default="results/bench", help="folder of the JSON file")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -111,7 +113,7 @@ def main() -> int:
         rows.append(row)
         print(f"| {name} | {row['completion_tokens']} | {row['seconds']:.1f} | {row['tokens_per_second']:.1f} | "
               f"{row['load_before']} / {row['load_after']} |", flush=True)
-    out = ROOT / "benchmarks" / "results" / f"cpu_backends-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out = Path(args.out) / f"cpu_backends-{datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"info": info, "args": vars(args), "rows": rows}, indent=2))
     print(f"wrote {out}")

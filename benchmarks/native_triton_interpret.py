@@ -5,7 +5,7 @@
     python benchmarks/native_triton_interpret.py
 
 (tests/test_triton_kernels.py does the same on a tiny random model in seconds; this is the real SmolLM2,
-about 4 minutes.)
+4 minutes on an idle 2-core VM, 18 on a busy one.)
 
 Greedy tokens must equal the torch-attention engine's (the CPU path the tests check against
 transformers), with prefix sharing, cached prefixes in prefill and padded decode batches all exercised.

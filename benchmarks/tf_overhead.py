@@ -1,7 +1,7 @@
 """Where the transformers backend's time goes, beside a bare `model.generate` on the same weights.
 
-The first GPU run measured `tf-b1` at 11 tok/s where BENCH_ANCHORS.md has 24 for a bare `generate` at
-batch 1. This script times, in one process on one model (random weights from a config, EOS suppressed):
+The first GPU run measured `tf-b1` at 11 tok/s where the H100 anchors (benchmarks/RESULTS.md) have 24 for a
+bare `generate` at batch 1. This script times, in one process on one model (random weights from a config, EOS suppressed):
 bare `generate` and `TransformersBackend.generate_batch` (our path: per-row sampler and stopper) at
 batch 1 and 64, then profiles one backend call with cProfile to show the host functions that cost most.
 

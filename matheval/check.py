@@ -80,8 +80,8 @@ def recommend(report: Report) -> str:
         guess = 64 if smallest >= 40 else 32 if smallest >= 20 else 8
         return (f"--inference_backend transformers --batch_size auto (probes the GPU; about {guess} rows for a "
                 "1.5B model), or --inference_backend continuous; install vLLM for the most speed")
-    return ("--inference_backend transformers --batch_size 16 (CPU: more rows add little), or --inference_backend "
-            "openai against a GPU server; see benchmarks/RESULTS.md")
+    return ("--inference_backend transformers --batch_size auto (on a CPU: 16 rows, fewer when memory is short; "
+            "more add little), or --inference_backend openai against a GPU server; see benchmarks/RESULTS.md")
 
 
 def render(report: Report) -> str:
@@ -100,10 +100,14 @@ def render(report: Report) -> str:
     else:
         lines.append(f"vllm          not usable: {report.vllm_error}; pip install 'matheval[vllm]' on a CUDA machine")
     if report.sandbox:
+        from .sandbox import LAYER_LOSS, applicable_layers
+
+        applicable = applicable_layers(os.geteuid() == 0)
         active = [name for name, on in report.sandbox.items() if on]
-        missing = [name for name, on in report.sandbox.items() if not on]
+        missing = [name for name, on in report.sandbox.items() if not on and name in applicable]
         lines.append(f"sandbox       active: {', '.join(active) or 'none'}"
                      + (f"; unavailable: {', '.join(missing)}" if missing else ""))
+        lines += [f"              - without {name}: {LAYER_LOSS[name]}" for name in missing if name in LAYER_LOSS]
     else:
         lines.append(f"sandbox       probe failed: {report.sandbox_error}")
     lines.append(f"recommended   {recommend(report)}")

@@ -38,3 +38,25 @@ def exit_on_ctrl_c(clean_up: Callable[[], UserError]):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def sigterm_as_ctrl_c():
+    """Within the block, SIGTERM (`kill PID`, a scheduler's time limit) does what Ctrl-C does at that moment:
+    while loading, leave at once; while generating, stop, keep every finished problem, say how to go on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, frame) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job): stop as Ctrl-C would
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -56,6 +56,27 @@ MODELS: dict[str, str] = {
     "DeepSeek-R1-Distill-Qwen-7B": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
 }
 
+# The evaluation preset (matheval.presets) a model's authors published, by hub id pattern (fnmatch, case
+# ignored); a model that matches none gets matheval's own. Base models keep matheval's: their authors
+# evaluate them few-shot.
+MODEL_PRESETS: tuple[tuple[str, str], ...] = (
+    ("deepseek-ai/DeepSeek-R1-Distill-*", "deepseek-r1"),
+    ("Qwen/Qwen2.5-Math-*-Instruct", "qwen2.5-math-cot"),
+    ("Qwen/Qwen3-*-Base", "matheval"),
+    ("Qwen/Qwen3-*", "qwen3-thinking"),
+)
+
+
+def preset_for(model: ModelRef) -> str | None:
+    """The preset the model's authors published (MODEL_PRESETS), or None when it is not a known model."""
+    from fnmatch import fnmatch
+
+    names = [n.lower() for n in (model.hub_id, model.display) if n]
+    for pattern, preset in MODEL_PRESETS:
+        if any(fnmatch(name, pattern.lower()) or fnmatch(name, pattern.split("/")[-1].lower()) for name in names):
+            return preset
+    return None
+
 
 def cache_dir() -> Path:
     """Where converted models live: $MATHEVAL_CACHE, else ~/.cache/matheval."""

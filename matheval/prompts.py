@@ -1,9 +1,13 @@
-r"""Problem -> chat messages for each prompt mode.
+r"""Problem -> chat messages for each prompt mode, worded by the run's preset (matheval.presets).
 
-- standard: zero-shot chain of thought, final answer in \boxed{}.
+- standard: zero-shot chain of thought, final answer in \boxed{} (the preset's user text, after its
+            system prompt if it has one).
 - fewshot:  k worked examples as alternating user/assistant turns, then the problem; every user
             turn is worded exactly as in `standard`, so the examples show the expected reply.
 - direct:   the answer alone, no working (still in \boxed{} so that extraction is reliable).
+
+`with_prefill` adds the preset's start of the response (DeepSeek-R1's "<think>\n") as an assistant message
+that the engine continues.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import re
 
 from .data import Problem
 from .errors import UserError
+from .presets import DEFAULT_PRESET, PRESETS, Preset
 
 MODES = ("standard", "fewshot", "direct")
 DEFAULT_FEWSHOT_K = 4
 
-STEP_BY_STEP = "Please reason step by step, and put your final answer within \\boxed{}."
 ANSWER_ONLY = "Reply with only the final answer, without any working, in the form \\boxed{answer}."
 
 _ANSWER_LINE = re.compile(r"\n?The answer is [^\n]*$")
@@ -26,8 +30,8 @@ def _user(content: str) -> dict:
     return {"role": "user", "content": content}
 
 
-def _reasoning_request(problem: Problem) -> str:
-    return f"{problem.question}\n\n{STEP_BY_STEP}"
+def _reasoning_request(problem: Problem, preset: Preset | None = None) -> str:
+    return (preset or PRESETS[DEFAULT_PRESET]).user_text(problem.question)
 
 
 def worked_solution(example: Problem) -> str:
@@ -44,23 +48,33 @@ def worked_solution(example: Problem) -> str:
     return f"{text}\n{final}" if text else final
 
 
-def build_messages(problem: Problem, mode: str, examples: list[Problem] | None = None) -> list[dict]:
-    """Chat messages ({"role", "content"}) asking the model to solve `problem` in `mode`.
+def build_messages(problem: Problem, mode: str, examples: list[Problem] | None = None,
+                   preset: Preset | None = None) -> list[dict]:
+    """Chat messages ({"role", "content"}) asking the model to solve `problem` in `mode`, worded by
+    `preset` (default: matheval's own).
 
     `examples` are the few-shot examples (from `matheval.data.load_examples`); only `fewshot` uses
     them, and it needs them passed (an empty list gives the standard prompt).
     """
     if mode not in MODES:
         raise UserError(f"unknown prompt mode '{mode}'; choose one of: {', '.join(MODES)}")
+    messages: list[dict] = [{"role": "system", "content": preset.system}] if preset and preset.system else []
     if mode == "direct":
-        return [_user(f"{problem.question}\n\n{ANSWER_ONLY}")]
+        return messages + [_user(f"{problem.question}\n\n{ANSWER_ONLY}")]
     if mode == "standard":
-        return [_user(_reasoning_request(problem))]
+        return messages + [_user(_reasoning_request(problem, preset))]
     if examples is None:
         raise ValueError("fewshot mode needs its examples: pass load_examples(dataset, k)")
-    messages: list[dict] = []
     for example in examples:
-        messages.append(_user(_reasoning_request(example)))
+        messages.append(_user(_reasoning_request(example, preset)))
         messages.append({"role": "assistant", "content": worked_solution(example)})
-    messages.append(_user(_reasoning_request(problem)))
+    messages.append(_user(_reasoning_request(problem, preset)))
     return messages
+
+
+def with_prefill(messages: list[dict], preset: Preset | None) -> list[dict]:
+    """The messages with the preset's start of the response as an assistant message to continue (none
+    when the preset has no prefill): the response the engine returns is what follows it."""
+    if preset is None or not preset.prefill:
+        return messages
+    return messages + [{"role": "assistant", "content": preset.prefill}]

@@ -3,7 +3,7 @@
 #   bash scripts/eval_agent_batch_example.sh [agent] [batch_size] [backend]
 # Environment: MODEL (default smollm2-135m), DATASET (gsm8k), COUNT (20), NUM_RUNS (the agent's width, 4),
 # MAX_NEW_TOKENS (1024), DATA_DIR (local benchmark files; default $MATHEVAL_DATA_DIR, else ../shared/data
-# when present, else the hub), PYTHON. `python -m matheval agents` lists the agents.
+# when present, else the hub), RESULTS_DIR (results), PYTHON. `python -m matheval agents` lists the agents.
 set -euo pipefail
 AGENT="${1:-majority_vote}"
 BATCH_SIZE="${2:-16}"
@@ -29,4 +29,5 @@ DATA_ARGS=()
     --max_new_tokens "$MAX_NEW_TOKENS" \
     --batch_size "$BATCH_SIZE" \
     --inference_backend "$INFERENCE_BACKEND" \
+    --results_dir "${RESULTS_DIR:-results}" \
     "${DATA_ARGS[@]}"

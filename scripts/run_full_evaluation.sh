@@ -3,7 +3,8 @@
 #   bash scripts/run_full_evaluation.sh [count] [batch_size] [backend]
 # Environment: MODEL (default smollm2-135m), ROUND (full_eval), NUM_RUNS (agent width, 4),
 # MAX_NEW_TOKENS (1024), DATA_DIR (local benchmark files; default $MATHEVAL_DATA_DIR, else
-# ../shared/data when present, else the hub), PYTHON. A rerun resumes every configuration.
+# ../shared/data when present, else the hub), DATASETS ("gsm8k math500"), AGENTS (the eight agents,
+# space-separated), PYTHON. A rerun resumes every configuration.
 # It ends by writing the report of the suite: $RESULTS_DIR/<round>_report.html.
 set -euo pipefail
 COUNT="${1:-40}"
@@ -20,8 +21,8 @@ DATA_DIR="${DATA_DIR:-${MATHEVAL_DATA_DIR:-$( [ -d ../shared/data ] && echo ../s
 COMMON=(--model "$MODEL" --round "$ROUND" --count "$COUNT" --batch_size "$BATCH_SIZE"
         --inference_backend "$INFERENCE_BACKEND" --max_new_tokens "$MAX_NEW_TOKENS" --results_dir "$RESULTS_DIR")
 [ -n "$DATA_DIR" ] && COMMON+=(--data_dir "$DATA_DIR")
-DATASETS=(gsm8k math500)
-AGENTS=(majority_vote best_of_n self_refine progressive_hint debate tree_search program_of_thoughts tool_integrated)
+read -r -a DATASETS <<< "${DATASETS:-gsm8k math500}"
+read -r -a AGENTS <<< "${AGENTS:-majority_vote best_of_n self_refine progressive_hint debate tree_search program_of_thoughts tool_integrated}"
 
 started=$(date +%s)
 for DATASET in "${DATASETS[@]}"; do

@@ -11,8 +11,10 @@ from conftest import REPO
 
 PACKAGE = REPO / "matheval"
 # docs/architecture.md's table, lowest first: a module may import only what comes before it.
-LAYERS = ["errors", "models", "data", "grading", "sandbox", "metrics", "interrupt", "engines", "prompts", "results",
-          "generation", "agents", "runner", "evaluate", "api", "report", "check", "bench", "cli", "__main__"]
+LAYERS = ["errors", "network", "threads", "models", "data", "grading", "sandbox", "metrics", "anchors", "interrupt",
+          "engines", "presets", "prompts", "results", "manifest", "generation", "agents", "graded_samples", "runner",
+          "progress", "session", "protocol", "evaluate", "api", "report", "regrade", "check", "bench", "config_file",
+          "cli", "__main__"]
 BACKEND_MODULES = {"transformers_engine", "continuous_engine", "native", "vllm_engine", "openai_engine"}
 PUBLIC = {"matheval", "matheval.cli", "matheval.check"}
 

@@ -1,15 +1,22 @@
 """`matheval bench` on the CPU at tiny scale: the real code paths (engines, workloads, agents, report),
-checked for consistency rather than speed; and the roofline arithmetic against a hand computation."""
+checked for consistency rather than speed; the roofline arithmetic against a hand computation; where runs
+are written and how one is put on record; the native engine's diagnostics (benchmarks/native_throughput.py)
+as a CPU dry run; and the links that lead from README and docs to the results page and its history."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from matheval.bench.record import main as record_main
+from matheval.bench.record import record
 from matheval.bench.report import replace_block
 from matheval.bench.roofline import Ceilings, ModelShape, workload_floor
 from matheval.cli import main
@@ -84,7 +91,8 @@ def test_floor_of_two_sequences_by_hand():
 
 
 def test_throughput_workload_floor_matches_the_native_notes():
-    """NATIVE_NOTES.md: our draw (default_rng(0)) has 148,756 output tokens and a floor of 62.7k tok/s at 3 TB/s."""
+    """The first session's notes (benchmarks/history/2026-11-23.md): our draw (default_rng(0)) has 148,756 output
+    tokens and a floor of 62.7k tok/s at 3 TB/s."""
     rng = np.random.default_rng(0)
     prompts, outputs = rng.integers(100, 1025, 256).tolist(), rng.integers(100, 1025, 256).tolist()
     floor = workload_floor(ModelShape.load(QWEN_15B), prompts, outputs, 2, Ceilings(3.0e12, 800e12))
@@ -208,6 +216,101 @@ def test_reference_paths_and_the_deadline(tmp_path, data_dir):
     assert late["short"]["rows"] == []
     assert late["short"]["skipped"][0]["reason"].startswith("deadline")
     assert "Not measured:" in (tmp_path / "late" / "RESULTS.md").read_text()
+
+
+# -- where a run goes, and how it is put on record ---------------------------------------------------------------
+def test_default_output_is_outside_the_tree_and_says_its_commit(tmp_path, data_dir, monkeypatch):
+    """With no --out / --results_md a run writes into ./results/bench (git-ignored), never into benchmarks/;
+    its tables name the commit of the code measured ($MATHEVAL_COMMIT first, as run_gpu.sh sets it)."""
+    monkeypatch.chdir(tmp_path)
+    tracked = sorted(p.name for p in (REPO / "benchmarks" / "results").iterdir())
+    args = ["bench", "--dummy_config", str(TINY), "--scale", "tiny", "--device", "cpu", "--configs", "native",
+            "--workload", "short", "--deadline", "0"]
+    assert main(args) == 0
+    written = json.loads((tmp_path / "results" / "bench" / f"{date.today().isoformat()}-cpu-short.json").read_text())
+    text = (tmp_path / "results" / "bench" / "RESULTS.md").read_text()
+    assert "<!-- bench:cpu:start -->" in text
+    if (REPO / ".git").exists():
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        assert written["meta"]["commit"].startswith(head) and f"commit `{written['meta']['commit']}`" in text
+    assert sorted(p.name for p in (REPO / "benchmarks" / "results").iterdir()) == tracked
+    assert subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "results/bench/RESULTS.md"]).returncode == 0
+
+    monkeypatch.setenv("MATHEVAL_COMMIT", "abc1234")
+    assert main(args + ["--out", "elsewhere", "--results_md", "elsewhere/R.md"]) == 0
+    again = json.loads((tmp_path / "elsewhere" / f"{date.today().isoformat()}-cpu-short.json").read_text())
+    assert again["meta"]["commit"] == "abc1234" and "commit `abc1234`" in (tmp_path / "elsewhere" / "R.md").read_text()
+
+
+def test_record_puts_a_block_into_the_days_history(tmp_path, capsys):
+    run = tmp_path / "RESULTS.md"
+    replace_block(run, "gpu", "**NVIDIA H200**, 2026-12-01 · commit `abc1234` · ...\n\nversions\n\n#### Output tokens/s\n\n"
+                              "| config | short |\n| native | 55,619 |\n\n#### GPU utilization\n\n| more |")
+    target, summary = record(run, "gpu", history=tmp_path / "history")
+    assert target == tmp_path / "history" / "2026-12-01.md"
+    text = target.read_text()
+    assert text.startswith("# Benchmark record: 2026-12-01") and "| native | 55,619 |" in text
+    assert summary.startswith("**NVIDIA H200**, 2026-12-01") and "55,619" in summary and "GPU utilization" not in summary
+    replace_block(run, "gpu", "**NVIDIA H200**, 2026-12-01 · a second run\n\n#### Output tokens/s\n\n| native | 1 |")
+    record(run, "gpu", history=tmp_path / "history")  # the same block again: replaced, not appended
+    assert target.read_text().count("<!-- bench:gpu:start -->") == 1 and "55,619" not in target.read_text()
+    assert record_main([str(run), "nope"]) == 2
+    assert "has no block 'nope'" in capsys.readouterr().err
+
+
+# -- the native engine's diagnostics -------------------------------------------------------------------------------
+def test_native_throughput_dry_run_on_the_cpu(tmp_path):
+    """The documented CPU dry run of benchmarks/native_throughput.py: the engine variants generate every forced
+    token, agree with transformers token for token in fp32, and the floor is matheval's one roofline formula."""
+    command = [sys.executable, str(REPO / "benchmarks" / "native_throughput.py"), "--device", "cpu", "--tiny",
+               "--num-seqs", "4", "--low", "8", "--high", "24", "--variants", "graphs,k1", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((tmp_path / "native_throughput.json").read_text())
+    sys.path.insert(0, str(REPO))
+    try:
+        from benchmarks.native.engine_runs import workload
+    finally:
+        sys.path.remove(str(REPO))
+    prompts, out_lens = workload(4, 8, 24, 151936, 0)
+    for name in ("graphs", "k1"):
+        assert results["variants"][name]["useful_tokens"] == sum(out_lens) and results["variants"][name]["tok_s"] > 0
+    assert [row["first_divergence"] for row in results["agreement"]] == [None] * 4
+    assert results["hf_static"]["useful_tokens"] == sum(out_lens)
+    expected = workload_floor(ModelShape.load(tmp_path / "tiny.json"), [len(p) for p in prompts], out_lens, 4,
+                              Ceilings(3.0e12, 800e12))
+    assert {k: v for k, v in results["workload"]["roofline"].items() if k != "params"} == expected
+    assert "| native graphs |" in done.stdout and "| floor (3.0 TB/s, memory) |" in done.stdout
+
+
+# -- the results page and its history ------------------------------------------------------------------------------
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_to_the_results_page_and_its_history_resolve():
+    """Every link from README and docs into benchmarks/, and every link in benchmarks/ (the page, the history),
+    names a file that exists and, with #anchor, one of its headings."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "benchmarks").rglob("*.md"))]
+    checked = 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            into_benchmarks = resolved.is_relative_to(REPO / "benchmarks")
+            if not into_benchmarks and not page.is_relative_to(REPO / "benchmarks"):
+                continue
+            assert resolved.exists(), f"{page.relative_to(REPO)}: {target} does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", resolved.read_text(), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{page.relative_to(REPO)}: no heading #{anchor}"
+            checked += 1
+    assert checked >= 10
+    assert len((REPO / "benchmarks" / "RESULTS.md").read_text().splitlines()) <= 200
 
 
 def test_agents_workload_drives_sampling_and_survives_a_broken_agent(tmp_path, data_dir, monkeypatch):

@@ -16,7 +16,7 @@ def test_check_vllm_reports_this_machine_and_exits_1_without_vllm():
     assert done.returncode == 1, done.stdout + done.stderr
     assert "torch" in lines and "not usable" in lines["vllm"] and "pip install" in lines["vllm"]
     assert "active:" in lines["sandbox"] and "seccomp" in lines["sandbox"]
-    assert "--inference_backend transformers --batch_size 16" in lines["recommended"]
+    assert "--inference_backend transformers --batch_size auto" in lines["recommended"]  # as docs/backends.md says
 
 
 def test_matheval_check_is_the_same_command(capsys):

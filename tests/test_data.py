@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from matheval.data import DATASETS, SYNTHETIC_SIZE, Problem, load_examples, load_problems
+from matheval.data import (DATASETS, SYNTHETIC_SIZE, FieldMap, Problem, dataset_name, load_examples, load_problems,
+                           split_datasets)
 from matheval.data.examples import BUILTIN_EXAMPLES
 from matheval.data.synthetic import TEMPLATES, generate
 from matheval.errors import UserError
@@ -25,6 +26,7 @@ LOCAL_COUNTS = {
     "gsm8k": 1319,
     "math500": 500,
     "aime24": 30,
+    "aime25": 30,
     "amc23": 40,
     "svamp": 1000,
     "asdiv": 2215,
@@ -39,6 +41,7 @@ KNOWN_ANSWERS = {
     "gsm8k": {"gsm8k-0": "18", "gsm8k-1": "3", "gsm8k-146": "2125"},  # "#### 2,125"
     "math500": {"test/precalculus/807.json": "\\left( 3, \\frac{\\pi}{2} \\right)"},
     "aime24": {"aime24-60": "204", "aime24-67": "25", "aime24-89": "902"},  # file has "025"
+    "aime25": {"aime25-0": "70", "aime25-1": "588"},  # AIME 2025 I problems 1 and 2
     "amc23": {"amc23-0": "27", "amc23-3": "3159", "amc23-17": "-1"},  # file has 27.0, -1.0
     "svamp": {"chal-777": "145"},  # 145.0
     "asdiv": {"asdiv-0": "9", "asdiv-849": "5:6", "asdiv-1313": "-(1/3)"},  # "9 (apples)"
@@ -205,22 +208,28 @@ def test_dataset_without_hub_source_needs_local_files(monkeypatch):
         load_problems("college_math")
 
 
-def test_hub_failure_is_a_user_error():
-    """Really asks the datasets library (offline mode): the failure becomes a one-line UserError."""
-    code = (
-        "from matheval.data import load_problems\n"
-        "from matheval.errors import UserError\n"
-        "try:\n    load_problems('aime24')\n"
-        "except UserError as exc:\n    print('USERERROR', exc)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "MATHEVAL_DATA_DIR"}
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=120)
+HUB_CODE = (
+    "from matheval.data import load_problems\n"
+    "from matheval.errors import UserError\n"
+    "try:\n    load_problems('aime24')\n"
+    "except UserError as exc:\n    print('USERERROR', exc)\n"
+)
+
+
+@pytest.mark.parametrize("offline", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}],
+                         ids=["HF_HUB_OFFLINE", "unreachable"])
+def test_hub_failure_is_one_line_without_retries(offline):
+    """Really asks the datasets library: with HF_HUB_OFFLINE, or a hub that cannot be reached (a closed port
+    here, as with no network), the failure is one UserError line, with no minute of retry messages first."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MATHEVAL_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update(offline, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", HUB_CODE], env=env, capture_output=True, text=True, timeout=120)
     line = [l for l in result.stdout.splitlines() if l.startswith("USERERROR")]
     assert line, result.stdout + result.stderr
-    assert "could not load aime24 from the hub (HuggingFaceH4/aime_2024: " in line[0]
+    assert "could not load aime24 from the hub (HuggingFaceH4/aime_2024): not in the local datasets cache" in line[0]
+    assert ("HF_HUB_OFFLINE is set" if "HF_HUB_OFFLINE" in offline else "127.0.0.1 cannot be reached") in line[0]
     assert "pass --data_dir with local files (layout: <data_dir>/qwen25math/aime24/test.jsonl)" in line[0]
+    assert "Retrying" not in result.stderr and "Retry" not in result.stdout
 
 
 # --- few-shot examples ----------------------------------------------------------------------------
@@ -371,3 +380,54 @@ def test_hub_rows_convert(name):
     row, answer = HUB_ROWS[name]
     problem = (spec.hub.convert or spec.convert)(row, 0)
     assert problem.answer == answer and problem.question.strip()
+
+
+# --- your own files, seeded subsets ----------------------------------------------------------------
+
+def test_own_files_in_the_common_layouts(tmp_path, data_dir):
+    """The shared benchmark files given by path (GSM8K's '#### n', MATH-500's problem/answer, AIME 2025's
+    problem/answer/id) and a CSV are read without field flags, and agree with the registry's loaders."""
+    gsm8k = load_problems(str(data_dir / "gsm8k" / "test.jsonl"), count=5)
+    assert [p.answer for p in gsm8k] == [p.answer for p in load_problems("gsm8k", data_dir, count=5)]
+    assert gsm8k[0].id == "test-0" and gsm8k[0].answer == "18"
+    math500 = load_problems(str(data_dir / "math500" / "test.jsonl"), count=3)
+    assert [p.answer for p in math500] == [p.answer for p in load_problems("math500", data_dir, count=3)]
+    assert math500[0].id == "test/precalculus/807.json" and math500[0].metadata["level"] == 2
+    aime25 = load_problems("aime25", data_dir)
+    assert len(aime25) == 30 and aime25[0].answer == "70" and aime25[0].metadata["contest"] == "AIME 2025 I"
+    table = tmp_path / "mine.csv"
+    table.write_text("question,answer\nWhat is 2+3?,5\nHalf of 9?,4.5\n")
+    assert [(p.id, p.answer) for p in load_problems(str(table))] == [("mine-0", "5"), ("mine-1", "4.5")]
+
+
+def test_own_file_field_flags_and_one_line_errors(tmp_path):
+    own = tmp_path / "own.jsonl"
+    own.write_text(json.dumps({"q": "1+1?", "gold": "2", "key": "a"}) + "\n" + json.dumps({"q": "2+2?", "gold": "4", "key": "b"}) + "\n")
+    with pytest.raises(UserError, match=r"own.jsonl line 1: no question field .*--question_field .*fields are: q, gold, key"):
+        load_problems(str(own))
+    problems = load_problems(str(own), fields=FieldMap(question="q", id="key"))
+    assert [(p.id, p.question, p.answer) for p in problems] == [("a", "1+1?", "2"), ("b", "2+2?", "4")]
+    with pytest.raises(UserError, match="no field 'answer' .--answer_field"):
+        load_problems(str(own), fields=FieldMap(question="q", answer="answer"))
+    with pytest.raises(UserError, match="no such file"):
+        load_problems(str(tmp_path / "missing.jsonl"))
+    with pytest.raises(UserError, match="apply to a file"):
+        load_problems("gsm8k", fields=FieldMap(question="q"))
+
+
+def test_seeded_random_subset(data_dir):
+    first = load_problems("gsm8k", data_dir, limit=10, sample_seed=1)
+    assert first == load_problems("gsm8k", data_dir, limit=10, sample_seed=1)  # the same draw every time
+    other = load_problems("gsm8k", data_dir, limit=10, sample_seed=2)
+    assert len(first) == len(other) == 10 and first != other
+    order = [p.id for p in load_problems("gsm8k", data_dir)]
+    assert [order.index(p.id) for p in first] == sorted(order.index(p.id) for p in first)  # in dataset order
+    assert [p.id for p in first] != order[:10]
+    with pytest.raises(UserError, match="exclude each other"):
+        load_problems("gsm8k", data_dir, count=5, limit=5)
+    with pytest.raises(UserError, match="--sample_seed chooses the problems of --limit N"):
+        load_problems("gsm8k", data_dir, count=5, sample_seed=2)
+    with pytest.raises(UserError, match="has 30 problems; use --limit 30"):
+        load_problems("aime25", data_dir, limit=31)
+    assert dataset_name("gsm8k", 10, 1) == "gsm8k.sample1" and dataset_name("/x/my data.jsonl") == "my data"
+    assert dataset_name("HuggingFaceH4/MATH-500") == "math500" and split_datasets("gsm8k, math500,") == ["gsm8k", "math500"]

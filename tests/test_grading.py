@@ -58,6 +58,16 @@ DATA_DIR = Path(os.environ.get("MATHEVAL_DATA_DIR", REPO.parent / "shared" / "da
         ("so 180 + 24 = 204 minutes. -sepehr2010", "204"),  # digits inside a name are not a number
         ("the roots are 1,2", "2"),
         (r"the ratio is $\dfrac{3}{4}$ here", r"\dfrac{3}{4}"),
+        (r"so 2.5e4 atoms", "2.5e4"),
+        # 4. the final statement's LaTeX when no number follows it
+        (r"Hence $y \leq 7$ holds.", r"y \leq 7"),
+        (r"We found $x=2$, so the total is 12 apples.", "12"),
+        (r"It costs $18 per hour, so in total $72.", "72"),  # dollar amounts are not math spans
+        (r"The roots are $x = 1$ and $x = -2$.", "x = 1, x = -2"),
+        # the answer part after the reasoning; "\$" is a dollar sign inside a span
+        (r"<think>it is 3</think> so \boxed{4}", "4"),
+        (r"The answer is $\$32,\!348$.", r"\$32,\!348"),
+        (r"The answers are $2$ and $5$.", "2, 5"),
         # nothing to find
         ("I do not know.", None),
         ("", None),

@@ -257,9 +257,10 @@ def test_report_in_chromium(study, browser, tmp_path):
         assert agrees(cells["accuracy"], csv_row["accuracy"], 1, 100)
         low, high = re.findall(r"\d+\.\d", cells["ci"])
         assert agrees(low, csv_row["ci_low"], 1, 100) and agrees(high, csv_row["ci_high"], 1, 100)
-        assert agrees(cells["tokens_per_problem"], csv_row["tokens_per_problem"], 1)
+        assert agrees(cells["completion_tokens_per_problem"], csv_row["completion_tokens_per_problem"], 1)
+        assert agrees(cells["prompt_tokens_per_problem"], csv_row["prompt_tokens_per_problem"], 1)
         assert agrees(cells["calls_per_problem"], csv_row["calls_per_problem"], 2)
-        assert agrees(cells["seconds_per_problem"], csv_row["seconds_per_problem"], 2)
+        assert agrees(cells["engine_seconds_per_problem"], csv_row["engine_seconds_per_problem"], 2)
         assert agrees(cells["tokens_per_second"], csv_row["tokens_per_second"], 1)
         if csv_row["maj_at_n"]:
             assert agrees(cells["maj"], csv_row["maj_at_n"], 1, 100) and agrees(cells["pass"], csv_row["pass_at_n"], 1, 100)

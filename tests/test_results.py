@@ -34,11 +34,16 @@ def test_journal_survives_a_torn_last_line(tmp_path):
     assert [json.loads(line).get("id") for line in lines[1:]] == ["p1", "p2", "p3"]
 
 
-def test_journal_refuses_other_settings(tmp_path):
+def test_journal_refuses_other_settings_naming_the_flags(tmp_path):
     path = tmp_path / "j.jsonl"
-    Journal(path, {"model": "m", "temperature": 0.0}).close()
-    with pytest.raises(UserError, match="temperature 0.0 -> 0.7"):
-        Journal(path, {"model": "m", "temperature": 0.7})
+    identity = {"model": "m", "backend": "transformers", "params": {"max_tokens": 64, "temperature": 0.0, "top_p": 1.0}}
+    Journal(path, identity).close()
+    changed = {"model": "m", "backend": "transformers", "params": {"max_tokens": 32, "temperature": 0.7, "top_p": 1.0}}
+    with pytest.raises(UserError) as refused:
+        Journal(path, changed)
+    message = str(refused.value)
+    assert "(--max_new_tokens 64 -> 32, --temperature 0 -> 0.7)" in message  # the flags, not internal names
+    assert "max_tokens" not in message and "{" not in message and "\n" not in message
 
 
 def test_unfinished_run_is_continued_on_a_later_day(tmp_path):

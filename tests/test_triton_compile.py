@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script, 
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from matheval.engines.native import triton_fused, triton_kernels, triton_sampling  # noqa: E402
+from matheval.engines.native import triton_fused, triton_gemm, triton_kernels, triton_sampling, triton_unified  # noqa: E402
 
 HOPPER = GPUTarget("cuda", 90, 32)
 HEADS, KV_HEADS, HEAD_DIM = 12, 2, 128
@@ -38,7 +38,23 @@ def i32(*names):
     return dict.fromkeys(names, "i32")
 
 
-# (kernel, runtime argument types in order, constexprs, compile options)
+def gemm(n: int, k: int, dtype: str, bias: bool):
+    """The deterministic mode's product for one weight shape, with its launch settings."""
+    _, consts = triton_gemm.launch_settings(n, k, 4 if dtype == "fp32" else 2)
+    options = {"num_warps": consts.pop("num_warps"), "num_stages": consts.pop("num_stages")}
+    pointers = {name: f"*{dtype}" for name in ("X", "W", "B", "Y")}
+    # as launched: 16-byte aligned pointers and strides (the loads are then pipelined, in shared memory)
+    aligned = {(i,): [["tt.divisibility", 16]] for i in (0, 1, 2, 3, 5, 6, 7, 8, 9)}
+    return (triton_gemm._gemm_kernel, {**pointers, **i32("M", "N", "K", "stride_xm", "stride_wn", "stride_ym")},
+            dict(HAS_BIAS=bias, **consts), options, aligned)
+
+
+UNIFIED = dict(GROUP=HEADS // KV_HEADS, NUM_HEADS=HEADS, HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, BLOCK_SIZE=16,
+               BLOCK_M=triton_unified.CONFIG["BLOCK_M"], BLOCK_Q=triton_unified.query_tile_tokens(HEADS, KV_HEADS),
+               BLOCK_N=triton_unified.CONFIG["BLOCK_N"], CHUNK=triton_unified.CHUNK_TILES * triton_unified.CONFIG["BLOCK_N"])
+
+
+# (kernel, runtime argument types in order, constexprs, compile options[, argument attributes])
 KERNELS = {
     "decode": (triton_kernels._decode_kernel,
                {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "BT": "*i32", "CTX": "*i32", "qk_scale": "fp32",
@@ -54,7 +70,7 @@ KERNELS = {
                      {"PART_O": "*fp32", "PART_M": "*fp32", "PART_L": "*fp32", "O": "*bf16", **i32("stride_ot", "stride_oh")},
                      dict(HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, SPLITS=4, NUM_HEADS=HEADS), {}),
     "prefill": (triton_kernels._prefill_kernel,
-                {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "BT": "*i32", "CTX": "*i32", "CU_Q": "*i32",
+                {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "BT": "*i32", "CTX": "*i64", "CU_Q": "*i32",
                  "qk_scale": "fp32",
                  **i32("stride_qt", "stride_qh", "stride_ot", "stride_oh", "stride_bt", "stride_kb", "stride_ks", "stride_kh")},
                 dict(**PREFILL, **ATTENTION), {"num_warps": 4, "num_stages": 3}),
@@ -89,15 +105,31 @@ KERNELS = {
     "gumbel_pick": (triton_sampling._gumbel_pick_kernel,
                     {"BEST": "*fp32", "BEST_INDEX": "*i32", "OUT": "*i64", **i32("splits", "V")},
                     dict(MAX_SPLITS=triton_sampling.MAX_SPLITS), {"num_warps": 1}),
+    # deterministic mode: the 1.5B model's projections (qkv with bias, o, gate_up, down, lm_head; one in fp32)
+    **{f"gemm_{n}x{k}": gemm(n, k, "bf16", n == 2048) for n, k in ((2048, 1536), (1536, 1536), (17920, 1536),
+                                                               (1536, 8960), (151936, 1536))},
+    "gemm_fp32": gemm(2048, 1536, "fp32", True),
+    "unified_attention": (triton_unified._attention_kernel,
+                          {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "PART_O": "*fp32", "PART_M": "*fp32",
+                           "PART_L": "*fp32", "BT": "*i32", "CTX": "*i64", "CU_Q": "*i32", "qk_scale": "fp32",
+                           **i32("stride_qt", "stride_qh", "stride_ot", "stride_oh", "stride_bt", "stride_kb", "stride_ks",
+                                 "stride_kh", "splits", "max_chunks")},
+                          dict(**UNIFIED, PRECISION="tf32"),
+                          {"num_warps": triton_unified.CONFIG["num_warps"], "num_stages": triton_unified.CONFIG["num_stages"]}),
+    "unified_fold": (triton_unified._fold_kernel,
+                     {"PART_O": "*fp32", "PART_M": "*fp32", "PART_L": "*fp32", "O": "*bf16", "CTX": "*i64",
+                      **i32("stride_ot", "stride_oh", "max_chunks")},
+                     dict(NUM_HEADS=HEADS, HEAD_DIM=HEAD_DIM, BLOCK_D=HEAD_DIM, CHUNK=UNIFIED["CHUNK"]), {}),
 }  # fmt: skip
 
 
 def compile_all() -> dict[str, str | None]:
     errors = {}
-    for name, (kernel, arguments, constants, options) in KERNELS.items():
+    for name, (kernel, arguments, constants, options, *attrs) in KERNELS.items():
         signature = {**arguments, **dict.fromkeys(constants, "constexpr")}
         try:
-            compiled = triton.compile(ASTSource(kernel, signature, constexprs=constants), target=HOPPER, options=options)
+            source = ASTSource(kernel, signature, constexprs=constants, attrs=attrs[0] if attrs else None)
+            compiled = triton.compile(source, target=HOPPER, options=options)
             assert ".target sm_90" in compiled.asm["ptx"] and compiled.asm.get("cubin"), "no sm_90 binary"
             errors[name] = None
         except Exception as exc:  # noqa: BLE001 - reported per kernel

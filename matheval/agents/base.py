@@ -18,6 +18,7 @@ from ..data.problem import Problem
 from ..engines.base import Completion, Engine, Messages, Sampling
 from ..errors import UserError
 from ..generation import GenerationSettings
+from ..presets import DEFAULT_PRESET, PRESETS, Preset
 
 if TYPE_CHECKING:
     from ..sandbox import SandboxPool, SandboxResult
@@ -48,13 +49,20 @@ class Attempt:
 
     `answer` is the final answer (already extracted); `response` the text shown as the model's final
     response; `samples` the candidate answers an agent considered (majority vote's N samples,
-    debaters' answers), graded separately for pass@N.
+    debaters' answers), graded separately for pass@k and cons@k. A plain evaluation with --num_samples
+    hands back its samples' whole texts instead (`sample_texts`, with their finish reasons and token
+    counts), which the runner grades one by one, reasoning traces and truncation included, and the
+    texts of its forced answers (`forced`, see agents.budget_forcing).
     """
 
     answer: str | None
     response: str
     samples: list[str | None] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    sample_texts: list[str] = field(default_factory=list)
+    sample_finish_reasons: list[str] = field(default_factory=list)
+    sample_tokens: list[int] = field(default_factory=list)
+    forced: dict | None = None
 
 
 @dataclass
@@ -65,6 +73,12 @@ class AgentParams:
     examples: list[Problem] = field(default_factory=list)  # few-shot examples for mode "fewshot"
     num_runs: int = 1  # the agent's width: samples, debaters, beams...
     generation: GenerationSettings = field(default_factory=GenerationSettings)  # how every call samples
+    preset: Preset = field(default_factory=lambda: PRESETS[DEFAULT_PRESET])  # prompt wording, prefill, cue
+    num_samples: int = 1  # the plain evaluation's samples per problem (one request, n = num_samples)
+    budgets: tuple[int, ...] = ()  # token budgets of the budget curve (agents.budget_forcing); () = none
+    # What the assistant turn holds before the generated text: the preset's prefill, or the "<think>\n" a chat
+    # template writes itself (set by evaluate from the model's template; derived, so not part of the identity)
+    response_prefix: str = ""
     max_iters: int = 3
     rounds: int = 2
     beam_width: int = 2
@@ -77,10 +91,16 @@ class AgentParams:
     def check(self) -> None:
         """Refuse settings no agent can use, naming the flag, before any model is loaded (the
         generation settings checked themselves when they were built)."""
-        for name in ("num_runs", "max_iters", "rounds", "beam_width", "expansions", "max_depth", "max_calls"):
+        for name in ("num_runs", "num_samples", "max_iters", "rounds", "beam_width", "expansions", "max_depth",
+                     "max_calls"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"--{name} must be a positive integer, got {value!r}")
+        cap = self.generation.max_new_tokens
+        for budget in self.budgets:
+            if isinstance(budget, bool) or not isinstance(budget, int) or not 0 < budget <= cap:
+                raise UserError(f"--budgets: each budget must be a whole number of tokens from 1 to the cap "
+                                f"(--max_new_tokens {cap}), got {budget!r}")
 
     def identity(self) -> dict:
         """The settings that change answers (resume refuses to mix runs that differ in these)."""
@@ -88,6 +108,18 @@ class AgentParams:
         values["examples"] = [example.id for example in self.examples]
         del values["generation"]
         values.update(self.generation.identity())  # flat, as journals before the record named them
+        # Recorded only where they differ from the defaults, so that journals written before presets,
+        # samples and budgets existed still resume (their runs used exactly those defaults).
+        values.pop("preset")
+        values.pop("response_prefix")
+        if self.preset.identity() != PRESETS[DEFAULT_PRESET].identity():
+            values["preset"] = self.preset.identity()
+        if self.num_samples == 1:
+            values.pop("num_samples")
+        if self.budgets:
+            values["budgets"] = list(self.budgets)  # as JSON reads it back
+        else:
+            values.pop("budgets")
         return values
 
 
@@ -100,11 +132,13 @@ def derive_seed(*parts) -> int:
 @dataclass
 class Tools:
     """What a workflow may use besides its model, shared by all workflows of a run: other engines by
-    name (a separate judge model as "verifier") and the sandbox that runs model-written code.
-    `run_eval` creates them only when the agent needs them (`--verifier`, `NEEDS_SANDBOX`)."""
+    name (a separate judge model as "verifier"), the sandbox that runs model-written code, and the model's
+    tokenizer for counting and cutting texts (`engines.tokens.TokenText`: reasoning tokens, budget forcing).
+    `run_eval` creates them only when the run needs them (`--verifier`, `NEEDS_SANDBOX`, a plain evaluation)."""
 
     engines: dict[str, Engine] = field(default_factory=dict)
     sandbox: SandboxPool | None = None
+    tokens: object | None = None  # count(text) -> int, head(text, n) -> str
 
 
 _step: contextvars.ContextVar[int] = contextvars.ContextVar("matheval_agent_step", default=0)

@@ -34,7 +34,7 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     messages = build_messages(problem, params.mode, params.examples)
     samples = await llm.generate(messages, role="sample", n=params.num_runs, diverse=True)
     candidates = samples.texts
-    answers = [extract_answer(text) for text in candidates]
+    answers = [extract_answer(text, reason) for text, reason in zip(candidates, samples.finish_reasons)]
     judged = [i for i, answer in enumerate(answers) if answer is not None]
 
     async def judge(index: int) -> str:

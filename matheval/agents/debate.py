@@ -35,19 +35,22 @@ def check(params: AgentParams) -> None:
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     check(params)
     question = build_messages(problem, params.mode, params.examples)
-    solutions = (await llm.generate(question, role="debate", n=params.num_runs, diverse=True)).texts
-    rounds = [[extract_answer(text) for text in solutions]]
+    first = await llm.generate(question, role="debate", n=params.num_runs, diverse=True)
+    solutions = first.texts
+    rounds = [[extract_answer(text, reason) for text, reason in zip(solutions, first.finish_reasons)]]
 
-    async def update(debater: int, latest: list[str]) -> str:
+    async def update(debater: int, latest: list[str]) -> tuple[str, str]:
         others = "\n\n".join(f"Agent {number}'s solution:\n{text}"
                              for number, text in enumerate(latest, start=1) if number - 1 != debater)
         messages = question + [{"role": "assistant", "content": latest[debater]},
                                {"role": "user", "content": UPDATE_REQUEST.format(others=others)}]
-        return (await llm.generate(messages, role="debate", diverse=True)).text
+        completion = await llm.generate(messages, role="debate", diverse=True)
+        return completion.text, completion.finish_reasons[0]
 
     for _ in range(params.rounds):
-        solutions = await gather(*(update(i, solutions) for i in range(params.num_runs)))
-        rounds.append([extract_answer(text) for text in solutions])
+        updated = await gather(*(update(i, solutions) for i in range(params.num_runs)))
+        solutions = [text for text, _ in updated]
+        rounds.append([extract_answer(text, reason) for text, reason in updated])
     final = rounds[-1]
     winner, tally = majority(final)
     return Attempt(answer=final[winner] if winner is not None else None,

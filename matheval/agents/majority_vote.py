@@ -22,7 +22,7 @@ from .voting import majority
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     messages = build_messages(problem, params.mode, params.examples)
     samples = await llm.generate(messages, role="sample", n=params.num_runs, diverse=True)
-    answers = [extract_answer(text) for text in samples.texts]
+    answers = [extract_answer(text, reason) for text, reason in zip(samples.texts, samples.finish_reasons)]
     winner, tally = await asyncio.to_thread(majority, answers)  # grouping may wait on symbolic checks
     return Attempt(answer=answers[winner] if winner is not None else None,
                    response=samples.texts[winner if winner is not None else 0],

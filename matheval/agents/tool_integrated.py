@@ -7,7 +7,8 @@ its output (or the error's last line) is appended as a ```output block and the m
 printing silenced), so it can use the names they defined, as in a notebook. With N = --num_runs > 1 there
 are N sampled solutions (their first segments one request with n=N, then each continues on its own,
 concurrently) and the final answer is their majority; N = 1 is one greedy solution. The prompt is the
-agent's own (--mode does not apply).
+agent's own (--mode does not apply), or the preset's where the preset asks for code (qwen2.5-math-tir: the
+system prompt of Qwen2.5-Math's tool-integrated evaluation, which runs up to 4 programs as --max_calls does).
 
 Calls per problem: at most 1 + N·max_calls (the N first segments are one request), plus one sandbox run
 per executed block.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from ..data.problem import Problem
 from ..grading import extract_answer
+from ..prompts import build_messages
 from .base import LLM, AgentParams, Attempt, gather
 from .programs import shown_output, trailing_program, with_earlier_cells
 from .voting import majority
@@ -33,7 +35,8 @@ TOOL_REQUEST = (
 
 
 async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
-    question = [{"role": "user", "content": TOOL_REQUEST.format(question=problem.question)}]
+    question = (build_messages(problem, "standard", preset=params.preset) if params.preset.code
+                else [{"role": "user", "content": TOOL_REQUEST.format(question=problem.question)}])
     sampled = params.num_runs > 1
     sampling = dict(stop=STOPS, diverse=sampled)
     first = await llm.generate(question, role="reason", n=params.num_runs, **sampling)
@@ -70,4 +73,4 @@ async def carry_on(llm: LLM, question: list[dict], segment: str, reason: str, ma
         step = await llm.generate(question + [{"role": "assistant", "content": transcript}], role="reason",
                                   **sampling)
         segment, reason = step.text, step.finish_reasons[0]
-    return {"transcript": transcript, "executions": executions, "answer": extract_answer(transcript)}
+    return {"transcript": transcript, "executions": executions, "answer": extract_answer(transcript, reason)}

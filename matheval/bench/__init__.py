@@ -7,7 +7,7 @@
     plan          which measurements, in which order, on how much, and how long each should take
     roofline      bytes and FLOPs of a workload, and its floor on the measured ceilings
     monitor       versions, ceilings, nvidia-smi utilization, peak memory
-    report        raw JSON and the RESULTS.md tables
+    report        raw JSON and the markdown tables (RESULTS.md-style blocks)
     suite         the run itself
 
 It imports only torch, transformers, numpy and matheval modules that need nothing else at import time,

@@ -8,12 +8,14 @@ there is none, and the tables say so.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import torch
 
@@ -52,9 +54,28 @@ def versions() -> dict:
     return found
 
 
-def _cpu_count() -> int:
-    import os
+def source_commit() -> str | None:
+    """The commit the measured code is at, so that a table can say what it measured: $MATHEVAL_COMMIT (which
+    benchmarks/run_gpu.sh sets, since the device machine gets the files without .git), else git's short hash
+    of this checkout, "+changes" when tracked files differ from it; None outside a git checkout."""
+    if os.environ.get("MATHEVAL_COMMIT"):
+        return os.environ["MATHEVAL_COMMIT"]
+    root = Path(__file__).resolve().parents[2]
 
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=7", "HEAD")
+    if not commit:
+        return None
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -3,8 +3,8 @@
 The default GPU plan must fit one 10-minute device command, so it is ordered most important first and
 slow configurations measure a subset: a static batch of B runs one batch (B sequences; batch 1 runs one
 sequence, two GSM8K problems), and its tok/s is applied to the whole workload ("extrapolated" in the
-tables). Before each measurement the run estimates its duration from BENCH_ANCHORS.md's H100 timings
-and skips it, with the reason, if it would not finish before --deadline.
+tables). Before each measurement the run estimates its duration from the H100 anchors' timings
+(benchmarks/RESULTS.md, "Anchors") and skips it, with the reason, if it would not finish before --deadline.
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ TINY_PLAN = (
 )
 COMPILE_BATCH = {"full": 128, "tiny": 4}
 
-# BENCH_ANCHORS.md, H100, Qwen2.5-1.5B: ms per decode step of `generate` at batch B (short prompts),
-# plus about 0.33 us per (row x context token) as contexts grow (from the throughput workload's 858 tok/s).
+# The H100 anchors (benchmarks/RESULTS.md), Qwen2.5-1.5B: ms per decode step of `generate` at batch B (short
+# prompts), plus about 0.33 us per (row x context token) as contexts grow (from `throughput`'s 858 tok/s).
 STEP_MS = {1: 42.0, 16: 43.0, 32: 49.0, 64: 55.0, 128: 58.0, 256: 73.0}
 CONTEXT_MS = 0.00033
-RATE = {"native": 20000.0, "native-k1": 16000.0, "native-sync": 17000.0, "native-eager": 6000.0, "tf-continuous": 1900.0, "tf-compile": 8000.0}
+RATE = {"native": 20000.0, "native-k1": 16000.0, "native-sync": 17000.0, "native-eager": 6000.0, "tf-continuous": 1900.0, "tf-compile": 8000.0,
+        "native-det": 16000.0, "native-det-eager": 5000.0}
 SETUP_S = {"native": 30.0, "transformers": 10.0}
 SEQUENCES_PER_PROBLEM = {"standard": 1, "majority_vote": 8, "debate": 9, "self_refine": 7}  # rough, for estimates
 
@@ -73,10 +74,14 @@ def make_jobs(scale: str, configs: list[str] | None, workloads: list[str], built
             chosen += [n for n in names if n == family or n.startswith(family + "-")]
         return chosen
 
-    if configs:
-        for name in configs:
+    if configs:  # each entry is a config, or config:w1+w2 for only those of the workloads
+        wanted = set(expand(workloads))
+        jobs = []
+        for entry in configs:
+            name, _, only = entry.partition(":")
             parse_config(name)  # a clear error before anything loads
-        return [Job(c, w) for c in configs for w in expand(workloads)]
+            jobs += [Job(name, w) for w in expand(only.split("+") if only else workloads) if w in wanted]
+        return jobs
     plan = FULL_PLAN if scale == "full" else TINY_PLAN
     wanted = set(expand(workloads))
     return [Job(c, w) for c, families in plan for w in expand(families) if w in wanted]

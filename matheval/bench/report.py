@@ -1,7 +1,8 @@
-"""Raw JSON per workload and the markdown tables of benchmarks/RESULTS.md.
+"""Raw JSON per workload and the markdown tables of a run.
 
-A run's results go between `<!-- bench:<block>:start -->` and `<!-- bench:<block>:end -->` in RESULTS.md
-(block `gpu` or `cpu`); everything outside the markers (other sections, other blocks) is left as it is.
+A run's tables go between `<!-- bench:<block>:start -->` and `<!-- bench:<block>:end -->` in a markdown file
+(`--results_md`: results/bench/RESULTS.md, or a dated record in benchmarks/history/); everything outside the
+markers (other sections, other blocks) is left as it is, so one file can hold several runs.
 """
 
 from __future__ import annotations
@@ -167,8 +168,9 @@ def render(run: dict) -> str:
     configs = list(dict.fromkeys(r["config"] for r in run["rows"]))
     by = {(r["config"], r["workload"]): r for r in rows if r.get("agent") in (None, "agents (all)")}
     lines = [
-        f"**{device['name']}**, {meta['date']} · model: {meta['model']['display']} "
-        f"({_params(meta['model']['params'])} parameters, {meta['dtype']}) · scale `{meta['scale']}` · "
+        f"**{device['name']}**, {meta['date']} · commit `{meta.get('commit') or '–'}` · model: "
+        f"{meta['model']['display']} ({_params(meta['model']['params'])} parameters, {meta['dtype']}) · scale "
+        f"`{meta['scale']}` · "
         f"`{meta['command']}`",
         "",
         f"torch {v['torch']}, transformers {v['transformers']}, triton {v['triton'] or '–'}, "

@@ -1,8 +1,8 @@
 """The floor every measured number is compared with: how fast the GPU could possibly do the workload.
 
 Decode is memory-bound: each decode step reads the weights once, and each running sequence reads its
-own KV cache. So for a workload of sequences (prompt p_i tokens, output o_i tokens), as in
-benchmarks/BENCH_ANCHORS.md:
+own KV cache. So for a workload of sequences (prompt p_i tokens, output o_i tokens), as the H100 anchors
+do (benchmarks/RESULTS.md, "Anchors"):
 
     weight bytes  = steps x W            W = bytes of the weights a step reads (all of them, except an
                                            untied input embedding, of which a step reads one row)
@@ -19,6 +19,7 @@ and, to be complete, the arithmetic of every token (prompt and output) at the me
 
 The floor is the larger of the two; "% of floor" is measured output tok/s over floor output tok/s.
 With the anchors' numbers (Qwen2.5-1.5B, 3.0 TB/s) the `throughput` workload's floor is about 63-68k tok/s.
+This is the one floor formula: `matheval bench` and benchmarks/native_throughput.py both use it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`matheval bench`: build the model and workloads, measure each (config, workload) in plan order, and
-write the JSON and the RESULTS.md block after every measurement, so a run cut short keeps what it measured."""
+write the JSON and the markdown tables after every measurement, so a run cut short keeps what it measured."""
 
 from __future__ import annotations
 
@@ -13,14 +13,22 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from . import determinism
 from . import plan as planning
 from .forced import ForcedEngine, drive_agent
 from .model_source import prepare_model
-from .monitor import GpuMonitor, device_info, measure_ceilings, peak_memory_gb, reset_peak_memory, versions
+from .monitor import (GpuMonitor, device_info, measure_ceilings, peak_memory_gb, reset_peak_memory,
+                      source_commit, versions)
 from .report import add_speedups, render, replace_block, suite_estimate, write_json
 from .roofline import shape_summary, workload_floor
 from .targets import NativeFamily, Skip, free_memory, make_family, reset_prefix_cache
 from .workloads import SCALES, WORKLOADS, AgentWorkload, Item, build_workloads, suite_output_means
+
+
+# Outside the tracked tree (results/ is git-ignored): a run records itself in benchmarks/ only when asked to
+# (benchmarks/run_gpu.sh collect, or --results_md benchmarks/history/<date>.md; docs/benchmarks.md).
+DEFAULT_OUT = "results/bench"
+DEFAULT_RESULTS_MD = "results/bench/RESULTS.md"
 
 
 @dataclass
@@ -32,9 +40,9 @@ class BenchConfig:
     configs: list[str] | None = None
     scale: str = "full"
     deadline: float | None = None  # seconds from `started`
-    out: str = "benchmarks/results"
-    results_md: str | None = "benchmarks/RESULTS.md"
-    block: str | None = None  # RESULTS.md block: default "gpu" on a GPU, "cpu" otherwise
+    out: str = DEFAULT_OUT
+    results_md: str | None = DEFAULT_RESULTS_MD
+    block: str | None = None  # the markdown block: default "gpu" on a GPU, "cpu" otherwise
     device: str | None = None
     seed: int = 0
     data_dir: str | None = None
@@ -79,7 +87,8 @@ def run_bench(config: BenchConfig) -> dict:
         log(f"ceilings: {how}")
         bytes_per_value = torch.empty((), dtype=dtype).element_size()
         run = {
-            "meta": {"date": date.today().isoformat(), "device": device_info(device), "versions": versions(),
+            "meta": {"date": date.today().isoformat(), "commit": source_commit(), "device": device_info(device),
+                     "versions": versions(),
                      "ceilings": how, "dtype": str(dtype).replace("torch.", ""), "scale": config.scale,
                      "model": {"display": source.display, "dummy": source.dummy, "suppressed_eos": source.eos_ids,
                                **shape_summary(source.shape, bytes_per_value)},
@@ -116,7 +125,7 @@ def publish(run: dict, family: str, out_dir: Path, results_md: Path | None, bloc
     path = write_json(out_dir, run, family)
     if results_md is not None:
         try:
-            tables = render(run)
+            tables = render(run) + determinism.tables(run)
         except Exception:  # noqa: BLE001 - the JSON is written; a table bug must not end the run
             tables = f"Rendering the tables failed (the JSON files hold every number):\n\n```\n{traceback.format_exc()}```\n"
             traceback.print_exc()
@@ -125,6 +134,9 @@ def publish(run: dict, family: str, out_dir: Path, results_md: Path | None, bloc
 
 
 def describe_workload(workload, shape, bytes_per_value, ceilings) -> dict:
+    if isinstance(workload, determinism.IdentityWorkload):
+        return {"family": workload.family, "description": workload.description, "size": len(workload.items),
+                "unit": "problem", "floor": None, "useful_tokens": None}
     if isinstance(workload, AgentWorkload):
         return {"family": workload.family, "description": workload.description, "size": len(workload.problems),
                 "unit": "problem", "agents": [r.label for r in workload.runs], "floor": None, "useful_tokens": None}
@@ -189,7 +201,10 @@ class Context:
         count = planning.measured_count(spec, workload, self.scale_name)
         if workload.family == "reasoning" and self.config.reasoning_prompts:  # all samples of the first N prompts
             count = min(count, self.config.reasoning_prompts * workload.group)
-        estimate = planning.estimate_seconds(spec, workload, count, self.on_gpu)
+        if isinstance(workload, determinism.IdentityWorkload):
+            estimate = determinism.estimate_seconds(job.config, workload, count, self.on_gpu)
+        else:
+            estimate = planning.estimate_seconds(spec, workload, count, self.on_gpu)
         if spec.family not in self.families:
             estimate += planning.setup_seconds(spec, self.on_gpu)
         left = self.remaining()
@@ -211,7 +226,9 @@ class Context:
             batch = getattr(target, "batch", None)
             if isinstance(batch, int) and spec.batch == "auto":
                 count = planning.measured_count(spec, workload, self.scale_name, batch)
-            if isinstance(workload, AgentWorkload):
+            if isinstance(workload, determinism.IdentityWorkload):
+                determinism.measure(self, job, workload, target, count, setup_s)
+            elif isinstance(workload, AgentWorkload):
                 self.measure_agents(job, workload, target, count, setup_s)
             else:
                 self.measure_batch(job, workload, target, count, setup_s)

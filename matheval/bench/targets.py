@@ -2,7 +2,7 @@
 
 | name            | what runs                                                                          |
 | --------------- | ---------------------------------------------------------------------------------- |
-| `tf-b<N>`       | the `transformers` backend at `--batch_size N` (the Batcher + `model.generate`)    |
+| `tf-b<N>`       | the `transformers` backend at `--batch_size N` (the Batcher + `model.generate`); `tf-b<N>-fp32` in fp32 |
 | `tf-auto`       | the same at `--batch_size auto` (when the checkout's backend has it)               |
 | `tf-compile`    | `model.generate` with `cache_implementation="static"` + `CompileConfig`, fixed-shape batches (a reference path, not a backend) |
 | `tf-continuous` | transformers' continuous batching manager (`init_continuous_batching`), all requests at once |
@@ -10,6 +10,7 @@
 | `native-eager`  | the same without CUDA graphs                                                        |
 | `native-k1`     | `native` with one decode step per host round (the default queues 8 on a GPU)        |
 | `native-sync`   | `native` in lock step: each step read back before the next is planned (no async)    |
+| `native-det`    | `native` in deterministic (batch-invariant) mode; `native-det-eager` without CUDA graphs |
 | any backend     | `create_engine(name, ...)` for any other name in `matheval.engines.BACKENDS`      |
 
 Configurations that share weights share one loaded model (a "family"); switching family frees the other.
@@ -33,7 +34,7 @@ from ..models import ModelRef
 from .model_source import ModelSource
 from .workloads import MAX_OUTPUT, Item
 
-NATIVE = ("native", "native-eager", "native-k1", "native-sync")
+NATIVE = ("native", "native-eager", "native-k1", "native-sync", "native-det", "native-det-eager")
 FIXED = ("tf-auto", "tf-compile", "tf-continuous", *NATIVE)
 STALL_S = 120  # a continuous-batching run with no finished request for this long has hung
 
@@ -50,9 +51,9 @@ class ConfigSpec:
 
 
 def parse_config(name: str) -> ConfigSpec:
-    match = re.fullmatch(r"tf-b(\d+)", name)
-    if match and int(match.group(1)) >= 1:
-        return ConfigSpec(name, "transformers", int(match.group(1)))
+    match = re.fullmatch(r"tf-b(\d+)(-fp32)?", name)
+    if match and int(match.group(1)) >= 1:  # -fp32: a second model in fp32 (the GPU's reproducible path)
+        return ConfigSpec(name, "transformers-fp32" if match.group(2) else "transformers", int(match.group(1)))
     if name == "tf-auto":
         return ConfigSpec(name, "transformers", "auto")
     if name in ("tf-compile", "tf-continuous"):
@@ -61,7 +62,7 @@ def parse_config(name: str) -> ConfigSpec:
         return ConfigSpec(name, "native")
     if name in BACKENDS and name not in ("transformers", "native"):
         return ConfigSpec(name, f"backend:{name}")
-    raise UserError(f"unknown --configs entry {name!r}: use tf-b<N> (e.g. tf-b16), {', '.join(FIXED)}"
+    raise UserError(f"unknown --configs entry {name!r}: use tf-b<N> (e.g. tf-b16, tf-b16-fp32), {', '.join(FIXED)}"
                     f"{', ' if len(BACKENDS) > 2 else ''}{', '.join(b for b in BACKENDS if b not in ('transformers', 'native'))}")
 
 
@@ -260,10 +261,10 @@ class ContinuousTarget:
 class TransformersFamily:
     """One `transformers` backend (weights loaded once) behind every tf-* configuration."""
 
-    def __init__(self, source: ModelSource, device: str):
+    def __init__(self, source: ModelSource, device: str, dtype: str | None = None):
         self.device = device
         self.first = create_engine("transformers", ModelRef(str(source.folder), source.display),
-                                   EngineOptions(batch_size=1, device=device))
+                                   EngineOptions(batch_size=1, device=device, dtype=dtype))
         self.backend = self.first.backend
         self.targets: dict[str, object] = {}
 
@@ -330,12 +331,14 @@ class NativeFamily(_OneEngineFamily):
         self.close()
         self.current_key = key
         extra = {"ignore_eos": True, **(workload_extra or {})}
-        if spec.name == "native-eager":
+        if spec.name.endswith("-eager"):
             extra["enforce_eager"] = True
         if spec.name == "native-k1":
             extra["decode_steps"] = 1
         if spec.name == "native-sync":
             extra["async_scheduling"] = False
+        if spec.name.startswith("native-det"):
+            extra["deterministic"] = True
         if not self.device.startswith("cuda") and "num_kv_blocks" not in extra:
             extra["kv_cache_gb"] = 0.25
         engine = create_engine("native", ModelRef(str(self.source.folder), self.source.display),
@@ -360,8 +363,8 @@ class BackendFamily(_OneEngineFamily):
 
 
 def make_family(spec: ConfigSpec, source: ModelSource, device: str):
-    if spec.family == "transformers":
-        return TransformersFamily(source, device)
+    if spec.family in ("transformers", "transformers-fp32"):
+        return TransformersFamily(source, device, "float32" if spec.family.endswith("fp32") else None)
     if spec.family == "native":
         return NativeFamily(source, device)
     return BackendFamily(source, device, spec.family.split(":", 1)[1])

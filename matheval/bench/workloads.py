@@ -6,14 +6,16 @@ same work). Draws are seeded; the draw is part of the workload's definition:
 
 - `throughput` (the workload nano-vllm publishes against vLLM): 256 sequences, prompt and output
   lengths uniform in 100-1024. `rng = numpy.random.default_rng(seed)`; prompt lengths
-  `rng.integers(100, 1025, 256)`, then output lengths the same way (the draw of NATIVE_NOTES.md).
-- `short` (BENCH_ANCHORS.md's batch-size sweep): 256 prompts uniform in 120-280 tokens, 256 output tokens.
+  `rng.integers(100, 1025, 256)`, then output lengths the same way (benchmarks/native_throughput.py
+  draws the same lengths, with random token ids for prompts).
+- `short` (the H100 anchors' batch-size sweep): 256 prompts uniform in 120-280 tokens, 256 output tokens.
   Prompts of both are random single-token words in the model's chat template, sized to the drawn length
   (the template, and SmolLM2's default system prompt, count towards it).
 - `gsm8k`: the real GSM8K test questions in `standard` mode, first 100 and all 1319. Output lengths:
   see `GSM8K_COT_FACTOR`.
 - `agents`: majority_vote (N=8), debate (3 debaters, 2 rounds), self_refine (3 iterations) and the
   one-call `standard` baseline, 128 GSM8K problems; see `forced.py` for how their calls are forced.
+- `identity`: 96 GSM8K questions at two concurrencies, identical texts counted (`determinism.py`).
 - `reasoning`: the R1 protocol's shape: 30 AIME 2024 problems x 64 samples at temperature 0.6, top-p 0.95,
   output lengths long-tailed up to 32,768 tokens (`reasoning_lengths`), in a KV cache that holds a
   quarter of what the running sequences need (`Scale.reasoning_kv_tokens`), so sequences are preempted and
@@ -72,6 +74,7 @@ class Scale:
     gsm8k: tuple[int, ...]  # problem counts
     agents: int  # problems
     length_divisor: int = 1  # output lengths are divided by this (tiny runs on a CPU)
+    identity: tuple[int, int] = (96, 256)  # problems, tokens per response (determinism.py)
     reasoning: tuple[int, int] = (30, 64)  # prompts, samples per prompt
     reasoning_divisor: int = 1  # reasoning lengths are divided by this
     reasoning_kv_tokens: int = 1 << 20  # the KV cache it runs in (see KV_BLOCK)
@@ -82,9 +85,10 @@ SCALES = {
                   agents=128),
     # CPU tests: a few sequences; prompts stay above the chat template's ~30 tokens
     "tiny": Scale(throughput=(8, (48, 80), (4, 24)), short=(8, (48, 64), 12), gsm8k=(4, 8), agents=2,
-                  length_divisor=32, reasoning=(2, 4), reasoning_divisor=256, reasoning_kv_tokens=512),
+                  length_divisor=32, identity=(3, 6), reasoning=(2, 4), reasoning_divisor=256,
+                  reasoning_kv_tokens=512),
 }
-WORKLOADS = ("throughput", "short", "gsm8k", "agents", "reasoning")
+WORKLOADS = ("throughput", "short", "gsm8k", "agents", "identity", "reasoning")
 
 
 @dataclass(frozen=True)
@@ -311,6 +315,10 @@ def build_workloads(names: list[str], scale: Scale, tokenizer, seed: int, data_d
             built.extend(gsm8k_workloads(tokenizer, scale.gsm8k, seed, data_dir, scale.length_divisor))
         elif name == "agents":
             built.append(agents_workload(tokenizer, scale.agents, seed, data_dir, scale.length_divisor))
+        elif name == "identity":
+            from .determinism import identity_workload
+
+            built.append(identity_workload(tokenizer, *scale.identity, data_dir))
         elif name == "reasoning":
             built.append(reasoning_workload(tokenizer, *scale.reasoning, seed, data_dir, scale.reasoning_divisor,
                                             scale.reasoning_kv_tokens))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import network
 from ..errors import UserError
 
 
@@ -40,12 +41,16 @@ def fetch_rows(name: str, source: HubSource, split: str, layout: str) -> list[tu
         import datasets
     except ImportError as exc:
         raise UserError(f"loading {name} from the hub needs the 'datasets' package; {hint}") from exc
+    online = network.use_hub()  # unreachable or HF_HUB_OFFLINE: the local cache only, no retries
     rows: list[tuple[str, dict]] = []
     for config in source.configs:
         where = source.repo if config is None else f"{source.repo} [{config}]"
         try:
             table = datasets.load_dataset(source.repo, config, split=hub_split)
         except Exception as exc:  # offline, unknown id, gated repo, bad config: all user-fixable
+            if not online:
+                raise UserError(f"could not load {name} from the hub ({where}): not in the local datasets cache, "
+                                f"and {network.offline_reason()}; {hint}") from exc
             raise UserError(f"could not load {name} from the hub ({where}: {_reason(exc)}); {hint}") from exc
         rows.extend((f"{where} {hub_split} row {i}", dict(row)) for i, row in enumerate(table))
     return rows

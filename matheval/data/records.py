@@ -228,6 +228,18 @@ def aime24(record: dict, index: int) -> Problem:
     )
 
 
+def aime25(record: dict, index: int) -> Problem:
+    """AIME 2025 (I and II): problem, answer, and the contest it is from ("AIME 2025 I") where given."""
+    metadata = {k: record[k] for k in ("contest", "url", "year") if record.get(k)}
+    return Problem(
+        id=_own_id("aime25", record.get("id"), index),
+        question=str(need(record, "problem", "question")).strip(),
+        answer=format_number(need(record, "answer")),
+        solution=record.get("solution"),
+        metadata=metadata,
+    )
+
+
 def amc23(record: dict, index: int) -> Problem:
     """AMC 2023: question (or problem), answer (stored as a float: 27.0 -> "27"), url, id."""
     return Problem(

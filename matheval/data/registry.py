@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from . import records, synthetic
+from . import files, records, synthetic
 from .examples import BUILTIN_EXAMPLES
 from .hub import HubSource, fetch_rows
 from .local import read_jsonl
@@ -90,6 +90,10 @@ DATASETS: dict[str, DatasetSpec] = {
             examples_from="math", size=30,
         ),
         DatasetSpec(
+            "aime25", "AIME 2025 (I and II)", records.aime25, local=_qwen("aime25"),
+            hub=HubSource("math-ai/aime25"), examples_from="math", size=30,
+        ),
+        DatasetSpec(
             "amc23", "AMC 2023 (answerable problems)", records.amc23, local=_qwen("amc23"),
             hub=HubSource("math-ai/amc23"), examples_from="math", size=40,
         ),
@@ -134,10 +138,37 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def get_spec(name: str) -> DatasetSpec:
+    """A benchmark by its name, or by its hub id (`HuggingFaceH4/MATH-500` is math500)."""
     spec = DATASETS.get(name) or DATASETS.get(name.lower())
     if spec is None:
-        raise UserError(f"unknown dataset '{name}'; known datasets: {', '.join(DATASETS)}")
+        spec = next((s for s in DATASETS.values() if s.hub is not None and s.hub.repo.lower() == name.lower()), None)
+    if spec is None:
+        raise UserError(f"unknown dataset '{name}'; known datasets: {', '.join(DATASETS)}, "
+                        "or a .jsonl/.json/.csv file of your own problems")
     return spec
+
+
+def is_benchmark(name: str) -> bool:
+    try:
+        get_spec(name)
+    except UserError:
+        return False
+    return True
+
+
+def split_datasets(text: str) -> list[str]:
+    """`--dataset gsm8k,math500,aime25` as a list (a single name or file is a list of one)."""
+    names = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not names:
+        raise UserError("--dataset is empty: name a benchmark (see `matheval datasets`) or a file")
+    return names
+
+
+def dataset_name(name: str, limit: int | None = None, sample_seed: int | None = None) -> str:
+    """What result folders and tables call a dataset: the benchmark's name or the file's stem, and for a
+    seeded random subset (--limit) its seed, so that a subset never shares files with the first N."""
+    base = get_spec(name).name if is_benchmark(name) else files.file_label(name)
+    return base if limit is None else f"{base}.sample{sample_seed or 0}"
 
 
 def _data_root(data_dir: str | os.PathLike | None) -> Path | None:
@@ -226,18 +257,41 @@ def _load_files(spec: DatasetSpec, data_dir, split: str) -> list[Problem]:
 
 
 def load_problems(name: str, data_dir: str | os.PathLike | None = None, count: int | None = None,
-                  split: str = "test") -> list[Problem]:
-    """The first `count` problems (all if None) of a benchmark, in the dataset's own order."""
-    spec = get_spec(name)
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise UserError(f"--count must be a positive whole number, not {count!r}")
-    if spec.generate is not None:  # a generator has no fixed size: make what was asked for
-        return _generate(spec, count, split)
-    problems = _load_files(spec, data_dir, split)
-    if count is not None and count > len(problems):
+                  split: str = "test", fields: files.FieldMap | None = None, limit: int | None = None,
+                  sample_seed: int | None = None) -> list[Problem]:
+    """The first `count` problems (all if None) of a benchmark or a file of problems, in its own order; or
+    with `limit`, a random subset of that many drawn with `sample_seed` (kept in the dataset's order)."""
+    for flag, value in (("--count", count), ("--limit", limit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"{flag} must be a positive whole number, not {value!r}")
+    if count is not None and limit is not None:
+        raise UserError("--count (the first N) and --limit (a seeded random N) exclude each other: give one")
+    if sample_seed is not None and limit is None:
+        raise UserError("--sample_seed chooses the problems of --limit N: add --limit, or drop --sample_seed")
+    if not is_benchmark(name) and files.is_file_dataset(name):
+        problems, label = files.load_file(name, fields), files.file_label(name)
+    else:
+        if fields is not None and fields.given:
+            raise UserError("--question_field/--answer_field/--id_field apply to a file given as --dataset, "
+                            f"not to the benchmark {name}")
+        spec = get_spec(name)
         label = spec.name if split == "test" else f"{spec.name} ({split})"
+        if spec.generate is not None:  # a generator has no fixed size: make what was asked for
+            return _generate(spec, count, split) if limit is None else _sample(_generate(spec, None, split),
+                                                                              limit, sample_seed, label)
+        problems = _load_files(spec, data_dir, split)
+    if limit is not None:
+        return _sample(problems, limit, sample_seed, label)
+    if count is not None and count > len(problems):
         raise UserError(f"{label} has {len(problems)} problems; use --count {len(problems)} or less")
     return problems if count is None else problems[:count]
+
+
+def _sample(problems: list[Problem], limit: int, seed: int | None, label: str) -> list[Problem]:
+    if limit > len(problems):
+        raise UserError(f"{label} has {len(problems)} problems; use --limit {len(problems)} or less")
+    picks = sorted(random.Random(seed or 0).sample(range(len(problems)), limit))
+    return [problems[i] for i in picks]
 
 
 def _example_pool(spec: DatasetSpec, data_dir) -> list[Problem] | None:
@@ -269,6 +323,14 @@ def load_examples(name: str, k: int, data_dir: str | os.PathLike | None = None) 
     sets, the synthetic generator's own train split); where none is at hand (local files without
     a train split), from matheval's built-in examples. Never from a test split.
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise UserError(f"the number of few-shot examples must be 0 or more, not {k!r}")
+    if not is_benchmark(name) and files.is_file_dataset(name):  # a user's file: the built-in examples
+        pool = list(BUILTIN_EXAMPLES["competition"])
+        if k > len(pool):
+            raise UserError(f"only {len(pool)} built-in few-shot examples for a file of problems; use "
+                            f"--fewshot_k {len(pool)} or less")
+        return pool[:k]
     spec = get_spec(name)
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise UserError(f"the number of few-shot examples must be 0 or more, not {k!r}")

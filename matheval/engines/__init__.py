@@ -13,7 +13,9 @@ pieces every backend shares (chat rendering, stop handling, HF loading, the stat
 from __future__ import annotations
 
 from .base import Completion, Engine, EngineOptions, EngineStats, Request, Sampling
-from .registry import BACKENDS, Backend, backend, build_engine, create_engine, ignored_options, resolve_model
+from .registry import (BACKENDS, Backend, backend, build_engine, check_engine_args, create_engine, ignored_options,
+                       parse_engine_args, resolve_model)
 
 __all__ = ["BACKENDS", "Backend", "Completion", "Engine", "EngineOptions", "EngineStats", "Request", "Sampling",
-           "backend", "build_engine", "create_engine", "ignored_options", "resolve_model"]
+           "backend", "build_engine", "check_engine_args", "create_engine", "ignored_options", "parse_engine_args",
+           "resolve_model"]

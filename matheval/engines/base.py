@@ -1,4 +1,4 @@
-"""The engine interface every backend implements (DESIGN.md, "The engine interface").
+"""The engine interface every backend implements (docs/architecture.md, "The engine interface").
 
 Agents and the runner only see `Engine.generate(messages, sampling) -> Completion`. Static-batching
 backends implement `generate_batch` and sit behind `engines.batcher.Batcher`, which gathers the
@@ -20,13 +20,16 @@ DEFAULT_MAX_NEW_TOKENS = 1024  # the one default of --max_new_tokens (generation
 class Sampling:
     """Generation parameters; map 1:1 onto vLLM SamplingParams and OpenAI request fields.
 
-    temperature 0 means greedy. `seed` makes a sampled request reproducible on its own, whatever
-    else shares its batch. `n > 1` asks for n samples of one prompt (one request, shared prompt).
+    temperature 0 means greedy. `top_k` 0 keeps every token (vLLM's -1). `seed` makes a sampled request
+    reproducible on its own, whatever else shares its batch. `n > 1` asks for n samples of one prompt (one
+    request, shared prompt); the local backends seed sample i of a seeded request with seed + i (or derive its
+    keys from (seed, i)), so the first k samples of n are the k samples of the same request with n = k.
     """
 
     max_tokens: int = DEFAULT_MAX_NEW_TOKENS
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int = 0
     n: int = 1
     stop: tuple[str, ...] = ()
     seed: int | None = None
@@ -39,6 +42,8 @@ class Sampling:
         if not 0.0 < self.top_p <= 1.0 or not self.temperature >= 0.0:
             raise UserError(f"sampling needs 0 < top_p <= 1 and temperature >= 0, got top_p={self.top_p}, "
                             f"temperature={self.temperature}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise UserError(f"sampling needs top_k >= 0 (0: off), got top_k={self.top_k!r}")
 
     @property
     def greedy(self) -> bool:
@@ -95,6 +100,13 @@ class EngineStats:
     max_batch: int = 0
     retries: int = 0  # server requests retried after a transient failure (429, 5xx, timeout, lost connection)
     oom_retries: int = 0  # batches retried smaller after running out of GPU memory
+    # completion tokens counted as they are generated, unfinished sequences included (the progress line's
+    # tokens/s from the first second); 0 where a backend only sees finished sequences
+    generated_tokens: int = 0
+
+    @property
+    def tokens_so_far(self) -> int:
+        return max(self.generated_tokens, self.completion_tokens)
 
     @property
     def mean_batch(self) -> float:
@@ -138,6 +150,7 @@ class EngineOptions:
     dtype: str | None = None  # None: bf16 on GPU, fp32 on CPU
     seed: int = 0
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS  # the longest answer the run asks for: sizes `auto` batches
+    chat_template_kwargs: dict = field(default_factory=dict)  # passed to the chat template (enable_thinking)
     extra: dict = field(default_factory=dict)  # backend-specific (base_url, tensor_parallel_size, ...)
 
     def __post_init__(self) -> None:

@@ -81,13 +81,14 @@ class ContinuousBackend:
     def sampling_kwargs(self, sampling: Sampling) -> dict:
         if sampling.greedy:
             return {"temperature": 1.0, "top_k": 1, "top_p": 1.0}
-        return {"temperature": float(sampling.temperature), "top_k": int(self.model.config.vocab_size),
+        return {"temperature": float(sampling.temperature),
+                "top_k": int(sampling.top_k or self.model.config.vocab_size),
                 "top_p": float(sampling.top_p)}
 
     async def generate(self, messages: Messages, sampling: Sampling) -> Completion:
         if self.manager is None:
             self.start()
-        prompt = encode_prompt(self.tokenizer, messages)
+        prompt = encode_prompt(self.tokenizer, messages, self.options.chat_template_kwargs)
         started = time.perf_counter()
         samples = await asyncio.gather(*(self.generate_one(prompt, sampling) for _ in range(sampling.n)))
         self.stats.requests += 1

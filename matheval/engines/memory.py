@@ -4,7 +4,7 @@ On a GPU we measure rather than guess: a dummy batch of full length (prompt plus
 the whole KV cache allocated up front) is run at 1, 2, 4, ... rows until memory runs out or the cap
 is reached, and the largest size that ran is used. Whatever the probe misjudges, the backend's
 halve-and-retry on out-of-memory still catches. On a CPU memory is rarely the limit, arithmetic is:
-past about 16 rows a small model gains almost nothing (benchmarks/RESULTS.md), so we take 16 when
+past about 16 rows a small model gains almost nothing (benchmarks/history/2026-11-23.md), so we take 16 when
 memory allows and fewer when it does not.
 """
 

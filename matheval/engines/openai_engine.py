@@ -12,6 +12,11 @@ the template here with the model's tokenizer (the same text every local backend 
 lets a step-wise agent continue a partial assistant message; chat mode sends such requests to the
 completions endpoint for that reason. `n > 1` is asked of the server as one request; a server that
 returns fewer choices (transformers serve ignores `n`) gets the rest as separate requests.
+
+Fields beyond OpenAI's own go in the request body only when set: `top_k` and, in chat mode,
+`chat_template_kwargs` (enable_thinking), both read by vLLM and SGLang. Long generations get time: each
+request may run `request_timeout` seconds (600) or max_tokens / MIN_TOKENS_PER_SECOND, whichever is longer
+(32,768 tokens: 6,554 s), so a reasoning model's 32k-token answer is not cut off and retried.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .stopping import cut_at_stop
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_CONCURRENCY = 64
+MIN_TOKENS_PER_SECOND = 5.0  # the slowest per-sequence decode rate a request's time limit allows for
 START_HINT = ("start one, e.g. `vllm serve MODEL --port 8000` or `transformers serve MODEL --port 8000`, "
               "or point --base_url at a running server")
 
@@ -78,6 +84,7 @@ class OpenAIEngine:
         self.api_key = os.environ.get("OPENAI_API_KEY") or "EMPTY"  # local servers accept any key
         self.max_concurrency = int(extra.get("max_concurrency") or DEFAULT_CONCURRENCY)
         self.timeout = float(extra.get("request_timeout") or 600)
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.policy = extra.get("retry_policy") or RetryPolicy(int(extra.get("max_retries", 8)))
         self.model = model
         self.model_id = self.check_server(model)
@@ -137,7 +144,7 @@ class OpenAIEngine:
 
     def prompt_text(self, messages: Messages) -> str:
         tokenizer = self.tokenizer
-        return render_prompt(tokenizer, messages) if tokenizer is not None else plain_transcript(messages)
+        return render_prompt(tokenizer, messages, self.template_kwargs) if tokenizer is not None else plain_transcript(messages)
 
     # -- generation --------------------------------------------------------------------------------
 
@@ -171,6 +178,12 @@ class OpenAIEngine:
             fields["stop"] = list(sampling.stop)
         if seed is not None:
             fields["seed"] = seed
+        body = {"top_k": sampling.top_k} if sampling.top_k else {}
+        if prompt is None and self.template_kwargs:
+            body["chat_template_kwargs"] = self.template_kwargs
+        if body:
+            fields["extra_body"] = body
+        fields["timeout"] = max(self.timeout, sampling.max_tokens / MIN_TOKENS_PER_SECOND)
         if prompt is None:
             call = lambda: client.chat.completions.create(messages=messages, **fields)  # noqa: E731
         else:

@@ -22,6 +22,9 @@ class Backend:
     summary: str  # what runs the model, and how it batches
     reads: frozenset[str] = frozenset()  # the shared options (EngineOptions fields and CLI extras) it uses
     remote: bool = False  # --model names a served model; nothing is loaded here
+    # --engine_args keys it takes beyond the shared flags: a tuple of names, or None where the backend checks
+    # them itself (native: engines/native/config.py EngineConfig) or hands them to its library (vLLM's LLM)
+    engine_args: tuple[str, ...] | None = ()
 
     def create(self, model: ModelRef, options: EngineOptions) -> Engine:
         module = importlib.import_module(f"{__package__}.{self.module}")
@@ -35,11 +38,12 @@ BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
     Backend("continuous", "continuous_engine", "transformers' continuous batching here; paged KV cache",
             _LOCAL | {"batch_size"}),
     Backend("native", "native", "matheval's own engine here; continuous batching, paged KV cache, CUDA graphs",
-            _LOCAL | {"max_model_len"}),
+            _LOCAL | {"max_model_len"}, engine_args=None),
     Backend("vllm", "vllm_engine", "offline `vllm.LLM` here (CUDA GPU); vLLM's scheduler, fed by the Batcher",
-            _LOCAL | {"tensor_parallel_size", "gpu_memory_utilization", "max_model_len"}),
+            _LOCAL | {"tensor_parallel_size", "gpu_memory_utilization", "max_model_len"}, engine_args=None),
     Backend("openai", "openai_engine", "any OpenAI-compatible server over HTTP; the server batches",
-            frozenset({"base_url", "api", "max_concurrency"}), remote=True),
+            frozenset({"base_url", "api", "max_concurrency"}), remote=True,
+            engine_args=("request_timeout", "max_retries", "retry_policy")),
 )}
 
 
@@ -47,6 +51,45 @@ def backend(name: str) -> Backend:
     if name not in BACKENDS:
         raise UserError(f"unknown --inference_backend {name!r}: use one of {', '.join(BACKENDS)}")
     return BACKENDS[name]
+
+
+def check_engine_args(name: str, extra: dict) -> None:
+    """Refuse --engine_args keys the backend would not read (a typo must not be ignored silently)."""
+    known = backend(name).engine_args
+    if known is None:
+        return
+    unknown = sorted(set(extra) - set(known) - _SHARED_FLAGS)
+    if unknown:
+        takes = f"it takes {', '.join(known)}" if known else "it takes none"
+        raise UserError(f"--engine_args {', '.join(unknown)}: not an option of the {name} backend ({takes}; "
+                        "see docs/backends.md)")
+
+
+def parse_value(text: str):
+    """An --engine_args value as the type it spells: 64 -> int, 0.9 -> float, true/false, none, else text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text.strip()
+
+
+def parse_engine_args(text: str) -> dict:
+    """`key=value,key=value` (lm-eval's --model_args form) as a dict of typed values."""
+    values = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--engine_args {text!r}: expected key=value pairs separated by commas, "
+                            "e.g. max_num_seqs=64,enforce_eager=true")
+        values[key.strip()] = parse_value(value)
+    return values
 
 
 def create_engine(name: str, model: ModelRef, options: EngineOptions) -> Engine:

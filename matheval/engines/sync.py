@@ -38,12 +38,12 @@ class SyncEngine:
         return self.engine.stats
 
     def complete(self, prompts: list[Prompt], *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
-                 top_p: float = 1.0, n: int = 1, stop: list[str] | tuple[str, ...] = (),
+                 top_p: float = 1.0, top_k: int = 0, n: int = 1, stop: list[str] | tuple[str, ...] = (),
                  seed: int | None = None) -> list[Completion]:
         """One Completion per prompt (n texts each). Sampled prompts get seeds seed+0, seed+1, ...
         (default: the engine's seed), so a call is reproducible where the backend supports seeds."""
         base = self.seed if seed is None else seed
-        samplings = [Sampling(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n,
+        samplings = [Sampling(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k, n=n,
                               stop=tuple(stop), seed=base + index) for index in range(len(prompts))]
         track = getattr(self.engine, "workflow", None) or contextlib.nullcontext
 

@@ -1,7 +1,7 @@
 """The transformers backend: static batches through `model.generate` (the seed's TransformersEngine).
 
 Every row of a batch carries its own sampling settings: a logits processor samples each row with its
-own temperature, top-p and seeded generator and forces that token, and a stopping criterion ends each
+own temperature, top-k, top-p and seeded generator and forces that token, and a stopping criterion ends each
 row at its own max_tokens or stop string. So one batch can mix greedy and sampled requests from
 different agents, and a seeded request yields the same text whatever shares its batch.
 
@@ -58,6 +58,8 @@ class RowSampler(LogitsProcessor):
             if generator is None:
                 continue
             probs = torch.softmax(scores[i].float() / row.sampling.temperature, dim=-1)
+            if row.sampling.top_k:
+                probs = top_k_filter(probs, row.sampling.top_k)
             if row.sampling.top_p < 1.0:
                 probs = top_p_filter(probs, row.sampling.top_p)
             token = torch.multinomial(probs, 1, generator=generator)
@@ -65,6 +67,16 @@ class RowSampler(LogitsProcessor):
             forced[token] = 0.0
             scores[i] = forced
         return scores
+
+
+def top_k_filter(probs: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Keep the top_k most likely tokens (and any tied with the k-th), renormalized: top-k comes before
+    top-p, as in vLLM and transformers."""
+    if top_k >= probs.shape[-1]:
+        return probs
+    kth = torch.topk(probs, top_k).values[-1]
+    kept = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+    return kept / kept.sum()
 
 
 def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -79,8 +91,10 @@ def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
 class RowStopper(StoppingCriteria):
     """Ends each row at its own token budget or at the first of its stop strings."""
 
-    def __init__(self, rows: list[_Row], prompt_width: int, tokenizer, abort: threading.Event):
+    def __init__(self, rows: list[_Row], prompt_width: int, tokenizer, abort: threading.Event,
+                 stats: EngineStats | None = None):
         self.rows = rows
+        self.stats = stats
         self.abort = abort
         self.prompt_width = prompt_width
         self.tokenizer = tokenizer
@@ -90,6 +104,8 @@ class RowStopper(StoppingCriteria):
         generated = input_ids.shape[1] - self.prompt_width
         if self.abort.is_set():  # the run is shutting down (Ctrl-C): stop at the next token
             return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if self.stats is not None and generated > 0:  # a token per row still within its budget (progress)
+            self.stats.generated_tokens += sum(1 for row in self.rows if generated <= row.sampling.max_tokens)
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         for i, row in enumerate(self.rows):
             if generated >= row.sampling.max_tokens:
@@ -108,6 +124,7 @@ class TransformersBackend:
     def __init__(self, model_path: str, options: EngineOptions):
         self.model, self.tokenizer, self.device, self.dtype = load_model(model_path, options.device, options.dtype)
         self.eos_ids = model_eos_ids(self.model, self.tokenizer)
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.stats = EngineStats()
         self.streamer = None  # set by --detailed: prints the tokens of single-row batches as they come
         self.max_rows: int | None = None  # lowered after an out-of-memory error, kept for the run
@@ -116,7 +133,7 @@ class TransformersBackend:
     def rows_of(self, requests: list[Request]) -> list[_Row]:
         rows = []
         for index, request in enumerate(requests):
-            ids = encode_prompt(self.tokenizer, request.messages)
+            ids = encode_prompt(self.tokenizer, request.messages, self.template_kwargs)
             for sample in range(request.sampling.n):
                 seed = None if request.sampling.seed is None else request.sampling.seed + sample
                 rows.append(_Row(index, ids, request.sampling, seed))
@@ -180,7 +197,7 @@ class TransformersBackend:
             pad_token_id=pad,
             eos_token_id=sorted(self.eos_ids),  # engines.stopping's set: every backend ends a turn alike
             logits_processor=[RowSampler(rows, self.device)],
-            stopping_criteria=[RowStopper(rows, width, self.tokenizer, self.abort)],
+            stopping_criteria=[RowStopper(rows, width, self.tokenizer, self.abort, self.stats)],
             streamer=self.streamer if len(rows) == 1 else None,
         )
         results = [self.finish_row(row, sequences[i, width:].tolist()) for i, row in enumerate(rows)]
@@ -190,6 +207,7 @@ class TransformersBackend:
         self.stats.max_batch = max(self.stats.max_batch, len(rows))
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
         self.stats.completion_tokens += sum(tokens for _, tokens, _ in results)
+        self.stats.generated_tokens = self.stats.completion_tokens  # rows that ended early were counted on
         self.stats.busy_seconds += time.perf_counter() - started
         return results
 

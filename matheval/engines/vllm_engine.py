@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from ..errors import UserError
 from ..models import ModelRef
-from .base import Completion, EngineOptions, EngineStats, Request
+from .base import SHARED_EXTRA, Completion, EngineOptions, EngineStats, Request
 from .chat import encode_prompt
 
 MAX_PENDING = 4096  # rows handed to one LLM.generate call at most; vLLM batches them itself
@@ -58,12 +58,15 @@ class VLLMBackend:
         )
         if extra.get("max_model_len"):
             settings["max_model_len"] = int(extra["max_model_len"])
+        # --engine_args: any other vllm.LLM keyword (enforce_eager, max_num_seqs, quantization, ...), as given
+        settings.update({k: v for k, v in extra.items() if k not in SHARED_EXTRA})
         try:
             self.llm = self.vllm.LLM(**settings)
         except (OSError, ValueError) as exc:
             raise UserError(f"vLLM could not load {model_path!r}: {str(exc).strip().splitlines()[0]} "
                             "(check the model id, --max_model_len and --gpu_memory_utilization)") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        self.template_kwargs = dict(options.chat_template_kwargs)
         self.stats = EngineStats()
 
     def sampling_params(self, request: Request):
@@ -72,6 +75,7 @@ class VLLMBackend:
             n=sampling.n,
             temperature=sampling.temperature,  # vLLM treats 0 as greedy
             top_p=sampling.top_p,
+            top_k=sampling.top_k or -1,  # vLLM's "every token" (0 also means that from vLLM 0.10 on)
             max_tokens=sampling.max_tokens,
             stop=list(sampling.stop) or None,
             seed=sampling.seed,
@@ -91,7 +95,7 @@ class VLLMBackend:
                              for i in range(sampling.n)]
             else:
                 expanded.append((index, request))
-        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages)} for _, r in expanded]
+        prompts = [{"prompt_token_ids": encode_prompt(self.tokenizer, r.messages, self.template_kwargs)} for _, r in expanded]
         outputs = self.llm.generate(prompts, [self.sampling_params(r) for _, r in expanded], use_tqdm=False)
         completions = [Completion([], 0, [], []) for _ in requests]
         for (index, _), output in zip(expanded, outputs):

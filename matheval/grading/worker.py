@@ -65,9 +65,9 @@ class _Worker:
                 f"'from matheval.grading.worker import serve; serve()'` in {package_root} to see why"
             )
 
-    def ask(self, gold: str, prediction: str, timeout: float) -> bool | None:
-        """The child's verdict, or None when it found none in time (`responsive` says if it answered)."""
-        request = json.dumps([gold, prediction, timeout * _SOFT_FRACTION]) + "\n"
+    def ask(self, operation: str, arguments: list, timeout: float):
+        """The child's answer, or None when it found none in time (`responsive` says if it answered)."""
+        request = json.dumps([operation, arguments, timeout * _SOFT_FRACTION]) + "\n"
         try:
             self.proc.stdin.write(request.encode())
             self.proc.stdin.flush()
@@ -130,10 +130,15 @@ def symbolic_check(gold: str, prediction: str, timeout: float) -> bool | None:
 
     Safe to call from any thread. Waiting for a free child is not counted in `timeout`.
     """
+    return call("equal", [gold, prediction], timeout)
+
+
+def call(operation: str, arguments: list, timeout: float):
+    """One of `symbolic.OPERATIONS` run in a child within `timeout` seconds; None if it did not finish."""
     with _slots:
         worker = _take_idle() or _Worker()
         try:
-            verdict = worker.ask(gold, prediction, timeout)
+            verdict = worker.ask(operation, arguments, timeout)
         except BaseException:  # interrupted mid-request: the child's state is unknown
             worker.kill()
             raise
@@ -219,20 +224,21 @@ def serve() -> None:
     _limit_resources()
     replies = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print from a library must not corrupt the replies
-    from matheval.grading.symbolic import symbolically_equal
+    from matheval.grading.symbolic import FAILED, OPERATIONS
 
     replies.write(b"ready\n")
     replies.flush()
     for line in sys.stdin.buffer:
-        gold, prediction, seconds = json.loads(line)
+        operation, arguments, seconds = json.loads(line)
         _limit_cpu(seconds)
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
-            verdict = bool(symbolically_equal(gold, prediction))
+            verdict = OPERATIONS[operation](*arguments)
+            verdict = bool(verdict) if operation == "equal" else verdict
         except _Overtime:
             verdict = None
         except Exception:  # unparsable, out of memory, too deep: not an equal answer
-            verdict = False
+            verdict = FAILED[operation]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         replies.write(json.dumps(verdict).encode() + b"\n")

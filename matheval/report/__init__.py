@@ -25,13 +25,14 @@ def default_output(paths: list[str | Path]) -> Path:
     return Path(paths[0]) / DEFAULT_NAME
 
 
-def write_report(paths: Iterable[str | Path], output: str | Path | None = None) -> tuple[Path, list[Config]]:
+def write_report(paths: Iterable[str | Path], output: str | Path | None = None,
+                 baseline: str | None = None) -> tuple[Path, list[Config]]:
     paths = list(paths)
     configs = load_configs(paths)
     target = Path(output) if output else default_output(paths)
     if target.is_dir():
         target = target / DEFAULT_NAME
-    page = render(configs)
+    page = render(configs, baseline=baseline)
     try:
         write_atomic(target, page)
     except OSError as exc:

@@ -28,10 +28,16 @@ def problems(config: Config) -> str:
 
 
 def sampled(config: Config, which: str) -> str:
-    """maj@N / pass@N of a sampling agent, with its N; a dash where the agent keeps no samples."""
+    """avg@N, maj@N (cons@N) or pass@N of a run with N samples per problem (a plain evaluation's
+    --num_samples, a sampling agent's candidates), with its N; a dash where there are none."""
     s = config.summary
-    value = s.maj_at_n if which == "maj" else s.pass_at_n
+    value = {"maj": s.maj_at_n, "pass": s.pass_at_n, "avg": s.avg_at_n}[which]
     return DASH if value is None else f"{percent(value)} (N={s.num_samples})"
+
+
+def truncated(config: Config) -> str:
+    s = config.summary
+    return percent(s.truncation_rate) if s.responses else DASH
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,35 @@ COLUMNS = [
     Column("ci", "95% CI", lambda c: interval(c.summary.ci_low, c.summary.ci_high)),
     Column("maj", "maj@N", lambda c: sampled(c, "maj")),
     Column("pass", "pass@N", lambda c: sampled(c, "pass")),
-    Column("tokens_per_problem", "tokens / problem", lambda c: number(c.summary.tokens_per_problem, 1), short="tokens"),
+    Column("avg", "avg@N", lambda c: sampled(c, "avg")),
+    Column("truncated", "truncated", truncated, short="trunc"),
+    Column("completion_tokens_per_problem", "generated tokens / problem",
+           lambda c: number(c.summary.completion_tokens_per_problem, 1), short="gen tok"),
     Column("calls_per_problem", "calls / problem", lambda c: number(c.summary.calls_per_problem, 2), short="calls"),
-    Column("seconds_per_problem", "s / problem", lambda c: number(c.summary.seconds_per_problem, 2), short="s"),
+    Column("engine_seconds_per_problem", "engine-s / problem",
+           lambda c: number(c.summary.engine_seconds_per_problem, 2), short="engine-s"),
+    Column("prompt_tokens_per_problem", "prompt tokens / problem",
+           lambda c: number(c.summary.prompt_tokens_per_problem, 1), short="prompt tok"),
     Column("tokens_per_second", "tokens/s", lambda c: number(c.tokens_per_second, 1), short="tok/s"),
 ]
+CAPTION = ("per problem: generated (completion) tokens, engine calls, engine-seconds (the run's wall time x the "
+           "problem's share of the engine: GPU-seconds on a GPU), prompt tokens (apart: they are mostly cached)")
+
+
+def differing(configs: list[Config]) -> list[str]:
+    """The settings whose values differ between these configurations (from their manifests)."""
+    from ..manifest import differing_settings
+
+    return differing_settings([c.manifest for c in configs])
+
+
+def settings_text(config: Config, keys: list[str]) -> str:
+    """This configuration's values of the settings that differ: 'max_new_tokens 64 · temperature 0.7'."""
+    from ..manifest import describe_value
+
+    if not keys:
+        return ""
+    if config.manifest is None:
+        return "(no manifest)"
+    values = config.settings
+    return " · ".join(f"{key} {describe_value(values.get(key))}" for key in keys)

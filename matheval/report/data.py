@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import UserError
+from ..manifest import flat_settings, read_manifest
 from ..metrics import Summary, summarize, wilson_interval
 from ..results import safe_name
 
@@ -47,6 +48,13 @@ class Config:
     warnings: list[str] = field(default_factory=list)
     name: str = ""  # unique within its dataset; set by `load_configs`
     key: str = ""  # identifier safe for HTML ids
+    manifest: dict | None = None  # the run manifest's entry (matheval.manifest); None for older folders
+    written: float = 0.0  # when its answers (or journal) were last written: the newest run is the baseline
+
+    @property
+    def settings(self) -> dict:
+        """Every setting as the run resolved it ({flag: value}), from the manifest."""
+        return flat_settings(self.manifest)
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -84,7 +92,8 @@ def load_configs(paths: Iterable[str | Path]) -> list[Config]:
         for item in found:
             seen.setdefault(item, None)
     csv_rows: dict[Path, list[dict]] = {}
-    configs = [load_config(folder, stem, csv_rows) for folder, stem in seen]
+    manifests: dict[Path, dict] = {}
+    configs = [load_config(folder, stem, csv_rows, manifests) for folder, stem in seen]
     configs.sort(key=lambda c: (c.dataset, c.model, c.agent != "standard", c.label, str(c.folder)))
     name_configs(configs)
     return configs
@@ -103,7 +112,8 @@ def find_configs(root: Path) -> list[tuple[Path, str]]:
     return sorted(found)
 
 
-def load_config(folder: Path, stem: str, csv_cache: dict[Path, list[dict]]) -> Config:
+def load_config(folder: Path, stem: str, csv_cache: dict[Path, list[dict]],
+                manifests: dict[Path, dict] | None = None) -> Config:
     answers = folder / "answers" / f"{stem}{ANSWERS_SUFFIX}"
     journal = folder / "answers" / f"{stem}{JOURNAL_SUFFIX}"
     identity = read_journal_header(journal) if journal.exists() else {}
@@ -111,8 +121,12 @@ def load_config(folder: Path, stem: str, csv_cache: dict[Path, list[dict]]) -> C
     records = read_answers(answers) if finished else read_journal(journal)
     if folder not in csv_cache:
         csv_cache[folder] = read_metrics_csv(folder / "metrics.csv")
-    rows = [r for r in csv_cache[folder]
-            if "_".join(safe_name(r.get(k) or "") for k in ("model", "dataset", "mode")) == stem]
+    manifests = {} if manifests is None else manifests
+    if folder not in manifests:
+        manifests[folder] = read_manifest(folder)
+    rows = [r for r in csv_cache[folder] if row_stem(r) == stem or row_stem(r, with_backend=True) == stem]
+    if identity.get("backend"):  # two backends in one folder: their rows share model, dataset and mode
+        rows = [r for r in rows if r.get("backend") in (None, "", identity["backend"])]
     metrics = rows[-1] if rows else None
     # names as the run spelled them: the journal header, else the metrics row, else the file name
     parts = stem.split("_")
@@ -125,9 +139,11 @@ def load_config(folder: Path, stem: str, csv_cache: dict[Path, list[dict]]) -> C
     summary = summarize(records)
     expected = identity["count"] * identity.get("runs", 1) if "count" in identity else None
     config = Config(folder=folder, stem=stem, model=model, dataset=dataset, label=label, agent=agent,
-                    backend=(metrics or {}).get("backend") or backend_from_log(folder / "log" / f"{stem}.log"),
+                    backend=identity.get("backend") or (metrics or {}).get("backend")
+                    or backend_from_log(folder / "log" / f"{stem}.log"),
                     records=records, summary=summary, metrics=metrics if finished else None,
-                    expected=expected, finished=finished)
+                    expected=expected, finished=finished, manifest=manifests[folder].get(stem),
+                    written=(answers if finished else journal).stat().st_mtime)
     if not finished:
         config.warnings.append(f"unfinished: {len(records)} of {expected or '?'} problems in the journal "
                                "(rerun its command to finish it)")
@@ -137,6 +153,12 @@ def load_config(folder: Path, stem: str, csv_cache: dict[Path, list[dict]]) -> C
         config.warnings.append(f"metrics.csv says {metrics.get('correct')}/{metrics.get('count')} correct but the "
                                f"answers file holds {summary.correct}/{summary.count}: the page shows the answers")
     return config
+
+
+def row_stem(row: dict, with_backend: bool = False) -> str:
+    """The stem of the files a metrics.csv row describes (a second backend's files carry `+<backend>`)."""
+    stem = "_".join(safe_name(row.get(k) or "") for k in ("model", "dataset", "mode"))
+    return f"{stem}+{safe_name(row.get('backend') or '')}" if with_backend else stem
 
 
 def read_answers(path: Path) -> list[dict]:
@@ -206,6 +228,11 @@ def name_configs(configs: list[Config]) -> None:
     for index, config in enumerate(configs):
         config.key = f"c{index + 1}"
         config.name = f"{config.model} · {config.label}" if several_models else config.label
+    for group in by_dataset(configs).values():  # one label on two backends: the backend tells them apart
+        backends = {name: {c.backend for c in group if c.name == name} for name in {c.name for c in group}}
+        for config in group:
+            if len(backends[config.name]) > 1:
+                config.name = f"{config.name} ({config.backend})"
     clashes: dict[tuple[str, str], list[Config]] = {}
     for config in configs:
         clashes.setdefault((config.dataset, config.name), []).append(config)
@@ -260,12 +287,25 @@ def mcnemar_p(gained: int, lost: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def reference_config(configs: list[Config]) -> Config:
-    """The baseline other configurations are compared with: the plain standard-mode evaluation."""
-    for config in configs:
-        if config.agent == "standard" and config.label == "standard":
-            return config
-    return next((c for c in configs if c.agent == "standard"), configs[0])
+def reference_config(configs: list[Config], baseline: str | None = None) -> Config:
+    """The baseline the other configurations of a dataset are compared with: the one named `baseline` (its
+    name on the page, its label or its stem), else the newest finished plain standard-mode evaluation."""
+    if baseline:
+        named = [c for c in configs if baseline in (c.name, c.label, c.stem, c.key)]
+        if named:
+            return max(named, key=lambda c: (c.finished, c.written))
+    def newest(candidates: list[Config]) -> Config | None:
+        return max(candidates, key=lambda c: (c.finished, c.written)) if candidates else None
+
+    return (newest([c for c in configs if c.agent == "standard" and c.label == "standard"])
+            or newest([c for c in configs if c.agent == "standard"]) or newest(configs))
+
+
+def check_baseline(configs: list[Config], baseline: str | None) -> None:
+    """--baseline names a configuration of the page, or it is refused in one line."""
+    if baseline and not any(baseline in (c.name, c.label, c.stem, c.key) for c in configs):
+        names = sorted({c.name for c in configs})
+        raise UserError(f"--baseline {baseline!r} is none of the configurations: use one of {', '.join(names)}")
 
 
 def flips(reference: Config, other: Config) -> Flips:

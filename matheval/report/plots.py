@@ -8,16 +8,22 @@ is the same on every run.
 from __future__ import annotations
 
 import io
-import math
 
 import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from .data import Cell, Config, pareto_front
 
-FRONT, DOMINATED = "#c0392b", "#5b7fa6"
-COSTS = (("tokens_per_problem", "mean tokens per problem (prompt + completion)"),
-         ("seconds_per_problem", "mean seconds per problem"))
+FRONT, DOMINATED, UNFINISHED = "#c0392b", "#5b7fa6", "#9aa0a6"
+COSTS = (("completion_tokens_per_problem", "generated tokens per problem"),
+         ("engine_seconds_per_problem", "engine-seconds per problem (wall time x the problem's share of the engine)"))
+MARKER_PX = 9  # a point's half-width on screen, kept clear of labels
+# label offsets from the point (points), tried in order: beside it, then stepping away above and below
+OFFSETS = [(6, 4), (6, -12), (-6, 4), (-6, -12)] + [(dx, dy) for step in range(1, 7)
+                                                   for dx in (6, -6) for dy in (4 + 11 * step, -12 - 11 * step)]
 
 
 def to_svg(figure: Figure, salt: str) -> str:
@@ -28,72 +34,106 @@ def to_svg(figure: Figure, salt: str) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: it goes inside HTML
 
 
-def cost_plot(configs: list[Config], salt: str) -> str:
-    """Accuracy against tokens and against seconds per problem, one point per configuration with its
-    95% interval, the Pareto frontier joined and drawn in red."""
+def cost_plot(configs: list[Config], salt: str) -> tuple[str, list[tuple[int, str]]]:
+    """The cost figure as SVG, and the names drawn as numbers where a label did not fit ([(number, name)])."""
+    figure, numbered = cost_figure(configs)
+    return to_svg(figure, salt), numbered
+
+
+def cost_figure(configs: list[Config]) -> tuple[Figure, list[tuple[int, str]]]:
+    """Accuracy against generated tokens and against engine-seconds per problem, one point per configuration
+    with its 95% interval, the Pareto frontier of the finished ones joined and drawn in red, unfinished runs
+    grey squares."""
     figure = Figure(figsize=(11, 4.4), layout="constrained")
+    FigureCanvasAgg(figure)
     axes = figure.subplots(1, 2, sharey=True)
     accuracy = [c.summary.accuracy * 100 for c in configs]
     below = [(c.summary.accuracy - c.summary.ci_low) * 100 for c in configs]
     above = [(c.summary.ci_high - c.summary.accuracy) * 100 for c in configs]
+    shown = []
     for ax, (attribute, title) in zip(axes, COSTS):
         cost = [getattr(c.summary, attribute) for c in configs]
-        front = pareto_front(list(zip(cost, accuracy)))
-        positive = [x for x in cost if x > 0]
-        logarithmic = bool(positive) and max(positive) / min(positive) > 20
-        if logarithmic:
+        drawn = [i for i, x in enumerate(cost) if x is not None]
+        candidates = [i for i in drawn if configs[i].finished]
+        front = [candidates[j] for j in pareto_front([(cost[i], accuracy[i]) for i in candidates])]
+        positive = [cost[i] for i in drawn if cost[i] > 0]
+        if positive and max(positive) / min(positive) > 20:
             ax.set_xscale("log")
+            ax.set_xlim(min(positive) / 1.6, max(positive) * 2.5)
         elif positive:
             ax.set_xlim(0, max(positive) * 1.25)
-        scaled = [math.log10(x) if logarithmic and x > 0 else x for x in cost]
-        low, high = ax.get_xlim()
-        if logarithmic:
-            low, high = math.log10(low), math.log10(high)
-        placement = place_labels([x - low for x in scaled], [y + 3 for y in accuracy], [c.name for c in configs],
-                                 (high - low) or 1.0, 106, (4.6, 3.3))
-        for i, config in enumerate(configs):
-            on_front = i in front
-            ax.errorbar(cost[i], accuracy[i], yerr=[[below[i]], [above[i]]], fmt="o", capsize=4,
-                        color=FRONT if on_front else DOMINATED, markerfacecolor=FRONT if on_front else "white",
-                        markersize=7, zorder=3)
-            lifts, flipped = placement[i]
-            label = ax.annotate(config.name, (cost[i], accuracy[i]), xytext=(-6 if flipped else 6, 5 + 11 * lifts),
-                                textcoords="offset points", fontsize=8, ha="right" if flipped else "left")
-            label.set_in_layout(False)  # a long name may run past the axes; it must not shrink them
+        for i in drawn:
+            colour = FRONT if i in front else UNFINISHED if not configs[i].finished else DOMINATED
+            ax.errorbar(cost[i], accuracy[i], yerr=[[below[i]], [above[i]]], fmt="s" if not configs[i].finished else "o",
+                        capsize=4, color=colour, markerfacecolor=FRONT if i in front else "white", markersize=7,
+                        zorder=3)
         ax.plot([cost[i] for i in front], [accuracy[i] for i in front], "--", color=FRONT, linewidth=1.2, zorder=2,
                 drawstyle="steps-post" if len(front) > 1 else "default")
-        ax.set_xlabel(title)
+        ax.set_xlabel(title, fontsize=9)
         ax.grid(alpha=0.3)
+        if not drawn:
+            ax.text(0.5, 0.5, "not recorded for these runs", transform=ax.transAxes, ha="center", color="#59636e")
+        shown.append((ax, drawn, cost))
     axes[0].set_ylabel("accuracy (%), 95% interval")
     axes[0].set_ylim(-3, 103)
     axes[1].plot([], [], "o", color=FRONT, label="on the Pareto frontier")
     axes[1].plot([], [], "o", color=DOMINATED, markerfacecolor="white", label="dominated: another is cheaper and better")
-    figure.legend(loc="outside upper center", ncols=2, fontsize=8, frameon=False)
-    return to_svg(figure, salt)
+    if any(not c.finished for c in configs):
+        axes[1].plot([], [], "s", color=UNFINISHED, markerfacecolor="white", label="unfinished (not on the frontier)")
+    figure.legend(loc="outside upper center", ncols=3, fontsize=8, frameon=False)
+    figure.draw_without_rendering()  # fix the layout, so labels are measured where they will be drawn
+    figure.set_layout_engine("none")
+    numbered: dict[int, str] = {}
+    for ax, drawn, cost in shown:
+        label_points(ax, figure, [(i, cost[i], accuracy[i]) for i in drawn], configs, numbered)
+    return figure, sorted(numbered.items())
 
 
-def place_labels(xs: list[float], ys: list[float], names: list[str], xspan: float, yspan: float,
-                 axes_inches: tuple[float, float]) -> list[tuple[int, bool]]:
-    """For each point's label: how many lines to lift it and whether to put it left of the point, so
-    that labels neither overprint nor run off the axes (a greedy placement in axes fractions, label
-    sizes estimated from 8-point text)."""
-    line = 11 / 72 / axes_inches[1]
-    gap = 6 / 72 / axes_inches[0]
-    boxes: list[tuple[float, float, float, float]] = []
-    placed = [(0, False)] * len(xs)
-    for i in sorted(range(len(xs)), key=lambda k: (xs[k], ys[k])):
-        width = len(names[i]) * 8 * 0.55 / 72 / axes_inches[0]
-        left = xs[i] / xspan + gap
-        flipped = left + width > 1.0 and xs[i] / xspan - gap - width > 0
-        if flipped:
-            left = xs[i] / xspan - gap - width
-        bottom, lifts = ys[i] / yspan + 5 / 72 / axes_inches[1], 0
-        while any(left < b[2] and b[0] < left + width and bottom < b[3] and b[1] < bottom + line for b in boxes):
-            bottom += line
-            lifts += 1
-        boxes.append((left, bottom, left + width, bottom + line))
-        placed[i] = (lifts, flipped)
-    return placed
+def label_points(ax, figure: Figure, points: list[tuple[int, float, float]], configs: list[Config],
+                 numbered: dict[int, str]) -> None:
+    """Name each point where its label fits inside the axes without covering another label or point; where
+    no place fits (many configurations at one accuracy), the point gets its number and the name goes in the
+    key under the figure."""
+    renderer = figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    centres = [ax.transData.transform((x, y)) for _, x, y in points]
+    markers = [Bbox.from_extents(cx - MARKER_PX, cy - MARKER_PX, cx + MARKER_PX, cy + MARKER_PX) for cx, cy in centres]
+    placed: list[Bbox] = []
+    for (index, x, y), centre in sorted(zip(points, centres), key=lambda item: (item[0][2], item[0][1])):
+        for text in (configs[index].name, str(index + 1)):
+            label = fitting_label(ax, renderer, frame, (x, y), text, placed, markers, centre)
+            if label is not None:
+                if text != configs[index].name:
+                    numbered[index + 1] = configs[index].name
+                break
+        else:  # not even the number fits: it goes beside the point regardless, and in the key
+            label = ax.annotate(str(index + 1), (x, y), xytext=OFFSETS[0], textcoords="offset points", fontsize=8)
+            numbered[index + 1] = configs[index].name
+        placed.append(text_box(label, renderer))
+        label.set_in_layout(False)
+
+
+def text_box(label, renderer) -> Bbox:
+    """Where a label's words are on screen (an annotation's own extent includes its leader line)."""
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer)
+
+
+def fitting_label(ax, renderer, frame: Bbox, xy, text: str, placed: list[Bbox], markers: list[Bbox], own):
+    for number, (dx, dy) in enumerate(OFFSETS):
+        leader = {"arrowstyle": "-", "color": "#9aa0a6", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4} \
+            if number >= 4 else None  # a label lifted away from its point gets a thin line back to it
+        label = ax.annotate(text, xy, xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                            ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top" if number >= 4
+                            else "baseline", clip_on=False, arrowprops=leader)
+        box = text_box(label, renderer)
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        clear = not any(box.overlaps(other) for other in placed) and \
+            not any(box.overlaps(m) for m in markers if not m.contains(*own))
+        if inside and clear:
+            return label
+        label.remove()
+    return None
 
 
 def breakdown_plot(configs: list[Config], key: str, groups: list, table: dict[str, dict[object, Cell]],
@@ -123,6 +163,8 @@ def breakdown_plot(configs: list[Config], key: str, groups: list, table: dict[st
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
-    if len(configs) > 1:
-        figure.legend(fontsize=7, ncols=min(5, len(configs)), loc="outside upper center", frameon=False)
+    if len(configs) > 1:  # as many columns as fit the figure's width: a legend wider than it is cut at both edges
+        longest = max(len(c.name) for c in configs) + 5
+        columns = max(1, min(5, len(configs), int(width * 72 / (7 * 0.6 * longest))))
+        figure.legend(fontsize=7, ncols=columns, loc="outside upper center", frameon=False)
     return to_svg(figure, salt)

@@ -11,6 +11,9 @@ Layout, one job per module:
   triton_fused  fused element-wise kernels: add + RMSNorm, RoPE + K/V store, SiLU x up
   triton_sampling the sampler's kernels: top-p edge search and Gumbel-max draw, each row split across programs
   triton_interpret  runs the Triton kernels on the CPU (Triton's interpreter), for the tests
+  invariant     the deterministic (batch-invariant) mode: what it changes; the CPU path's blocked products
+  triton_gemm   deterministic mode: matrix products with tiles fixed by the weight shape, not the batch
+  triton_unified deterministic mode: one attention kernel for prefill and decode, fixed context chunks
   sampler       greedy / temperature / top-p with per-sample reproducible noise
   model_runner  input tensors, memory plan, CUDA graphs (captured per batch bucket on first use), one model step
   startup       start-up time per phase (with Triton's compile time), the tokenizer class kept on disk

@@ -54,6 +54,7 @@ class KVCache:
 
 class _Backend:
     fused = False  # RoPE and the K/V store in one Triton kernel (set by the model runner)
+    deterministic = False  # a position's result independent of the batch and of how its context was computed
 
     def __init__(self, num_heads: int, num_kv_heads: int, head_dim: int):
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
@@ -83,6 +84,10 @@ class TorchAttention(_Backend):
             keys = k_cache[blocks].flatten(0, 1)[:ctx_len].transpose(0, 1)  # [kv_heads, ctx, dim]
             values = v_cache[blocks].flatten(0, 1)[:ctx_len].transpose(0, 1)
             query = q[start : start + q_len].transpose(0, 1)  # [heads, q_len, dim]
+            if self.deterministic and q_len > 1:
+                out[start : start + q_len] = self._per_query(query, keys, values, ctx_len - q_len)
+                start += q_len
+                continue
             mask = None
             if q_len > 1 and q_len != ctx_len:  # a cached prefix: causal, aligned to the end
                 first = ctx_len - q_len
@@ -94,6 +99,20 @@ class TorchAttention(_Backend):
             out[start : start + q_len] = result[0].transpose(0, 1)
             start += q_len
         return out
+
+    def _per_query(self, query, keys, values, first: int) -> torch.Tensor:
+        """Deterministic prefill: each query alone over the keys up to its position, the very call a decode
+        step makes there (SDPA's CPU kernel tiles the keys by their count and sums the queries of one call
+        together, so a prefill would otherwise differ from decoding, and a cached prefix from none)."""
+        rows = []
+        for i in range(query.shape[1]):
+            end = first + i + 1
+            result = F.scaled_dot_product_attention(
+                query[None, :, i : i + 1], keys[None, :, :end], values[None, :, :end], scale=self.scale,
+                enable_gqa=self.num_heads != self.num_kv_heads,
+            )  # fmt: skip
+            rows.append(result[0, :, 0])
+        return torch.stack(rows)
 
 
 class TritonAttention(_Backend):
@@ -111,16 +130,18 @@ class TritonAttention(_Backend):
         return q
 
     def __call__(self, layer, q, meta: AttentionMetadata) -> torch.Tensor:
-        from . import triton_kernels
+        from . import triton_kernels, triton_unified
 
+        # deterministic: one kernel whose reduction order is fixed by each query's position (triton_unified)
+        kernels = triton_unified if self.deterministic else triton_kernels
         out = torch.empty_like(q)
         k_cache, v_cache = self.cache.k[layer], self.cache.v[layer]
         if meta.is_prefill:
-            triton_kernels.paged_prefill(q, k_cache, v_cache, out, meta.block_tables, meta.context_lens,
-                                         meta.cu_query_lens, meta.max_query_len, self.scale)  # fmt: skip
+            kernels.paged_prefill(q, k_cache, v_cache, out, meta.block_tables, meta.context_lens,
+                                  meta.cu_query_lens, meta.max_query_len, self.scale)  # fmt: skip
         else:
             splits = triton_kernels.decode_splits(q.shape[0], self.num_kv_heads, self.multiprocessors)
-            triton_kernels.paged_decode(q, k_cache, v_cache, out, meta.block_tables, meta.context_lens, self.scale, splits)
+            kernels.paged_decode(q, k_cache, v_cache, out, meta.block_tables, meta.context_lens, self.scale, splits)
         return out
 
 

@@ -134,6 +134,9 @@ class EngineConfig:
     async_scheduling: bool = True
     attention_backend: str = "auto"  # "auto" (triton on GPU, torch on CPU), "triton", "torch"
     fused_kernels: bool = True  # with Triton attention: the Triton norm/RoPE/SiLU kernels; False: torch ops
+    # Batch-invariant mode: a request's tokens do not depend on what else is in the batch, on prefix-cache
+    # hits or on preemption (fixed-order matrix products and attention; `invariant.py`)
+    deterministic: bool = False
     load_format: str = "auto"  # "auto" (safetensors) or "dummy" (random weights from config.json)
     ignore_eos: bool = False  # generate until max_tokens (benchmarks)
     device: str = "cpu"
@@ -171,6 +174,8 @@ class EngineConfig:
             raise UserError("load_format must be auto or dummy")
         if config.block_size < 1 or (config.max_num_seqs or 1) < 1 or config.max_num_batched_tokens < 1:
             raise UserError("block_size, max_num_seqs and max_num_batched_tokens must be positive")
+        if config.deterministic and config.device.startswith("cuda") and config.attention_backend == "torch":
+            raise UserError("deterministic mode on a GPU runs on the Triton kernels: drop attention_backend=torch")
         if config.decode_steps is not None and config.decode_steps < 1:
             raise UserError("decode_steps must be at least 1")
         return config

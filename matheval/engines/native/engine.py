@@ -28,6 +28,7 @@ class NativeEngine:
         self.core = LLMEngine(model_path, self.config)
         self.config = self.core.config  # with the limits it chose for the model (max_num_seqs)
         self.tokenizer = self.core.tokenizer
+        self.template_kwargs = dict((options or EngineOptions()).chat_template_kwargs)
         self.stats = self.core.stats
         self._inbox: list[tuple[str, Request, Sampling | None, bool | None]] = []
         lock = threading.Lock()
@@ -89,7 +90,7 @@ class NativeEngine:
             self._wake.notify()
 
     def _request(self, prompt, sampling: Sampling, on_done) -> Request:
-        ids = list(prompt) if prompt and isinstance(prompt[0], int) else encode_prompt(self.tokenizer, prompt)
+        ids = list(prompt) if prompt and isinstance(prompt[0], int) else encode_prompt(self.tokenizer, prompt, self.template_kwargs)
         self.core.validate(ids, sampling)
         return Request(ids, on_done)
 

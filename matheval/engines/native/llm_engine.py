@@ -70,6 +70,7 @@ class LLMEngine:
                                    self.runner.max_blocks_per_seq)  # fmt: skip
         self.runner.block_tables = self.blocks.tables
         # A sequence never outgrows the model or the whole cache (it could never be scheduled again).
+        self.max_model_len = max_model_len
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
         self.scheduler = Scheduler(config, self.blocks, self.max_seq_len)
         self._rng = random.Random(config.seed)
@@ -89,6 +90,13 @@ class LLMEngine:
                 f"prompt of {len(prompt_ids)} tokens does not fit the native engine's limit of {self.max_seq_len} "
                 "tokens: shorten it or raise max_model_len"
             )
+        wanted = min(len(prompt_ids) + sampling.max_tokens, self.max_model_len)
+        if wanted > self.max_seq_len:  # the cache, not the model, would cut it short: say so instead
+            raise UserError(
+                f"a {len(prompt_ids)}-token prompt with max_tokens {sampling.max_tokens} needs {wanted} tokens of KV "
+                f"cache, and the native engine's whole cache holds {self.max_seq_len}: lower --max_new_tokens, or "
+                "give the cache more memory (a larger GPU share, a smaller --max_model_len leaves more for others)"
+            )
         if sampling.stop and self.tokenizer is None:
             raise UserError("stop strings need a tokenizer: this model folder has none")
 
@@ -96,6 +104,7 @@ class LLMEngine:
         params = SeqParams(
             temperature=sampling.temperature,
             top_p=sampling.top_p,
+            top_k=sampling.top_k,
             max_tokens=sampling.max_tokens,
             stop=tuple(s for s in sampling.stop if s),
             ignore_eos=self.config.ignore_eos if ignore_eos is None else ignore_eos,
@@ -155,6 +164,7 @@ class LLMEngine:
             pending = self.runner.launch_prefill(seqs)
         else:
             self.counters["decode_tokens"] += steps * len(seqs)
+            self.stats.generated_tokens += steps * len(seqs)  # counted at launch: the progress line's tok/s
             self.counters["decode_rounds"] += 1
             pending = self.runner.launch_decode(seqs, steps)
         for seq in seqs:

@@ -61,6 +61,17 @@ def inverse_frequencies(config: ModelConfig) -> torch.Tensor:
     return inv_freq
 
 
+class Projection(nn.Linear):
+    """nn.Linear whose product can be swapped for a batch-invariant one (`CausalLM.use_invariant_products`)."""
+
+    product = None  # (x, weight, bias) -> x @ weight.T + bias; None: F.linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.product is None:
+            return F.linear(x, self.weight, self.bias)
+        return self.product(x, self.weight, self.bias)
+
+
 class Rotary(nn.Module):
     """cos/sin for every position, computed once in fp32 (position * frequency, as transformers does)."""
 
@@ -93,8 +104,8 @@ class SelfAttention(nn.Module):
         self.num_heads, self.num_kv_heads, self.head_dim = config.num_heads, config.num_kv_heads, config.head_dim
         self.q_size = self.num_heads * self.head_dim
         self.kv_size = self.num_kv_heads * self.head_dim
-        self.qkv_proj = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=config.qkv_bias)
-        self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=config.o_bias)
+        self.qkv_proj = Projection(config.hidden_size, self.q_size + 2 * self.kv_size, bias=config.qkv_bias)
+        self.o_proj = Projection(self.q_size, config.hidden_size, bias=config.o_bias)
         if config.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
             self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
@@ -119,8 +130,8 @@ class MLP(nn.Module):
     def __init__(self, config: ModelConfig, fused: bool):
         super().__init__()
         self.intermediate = config.intermediate_size
-        self.gate_up_proj = nn.Linear(config.hidden_size, 2 * self.intermediate, bias=config.mlp_bias)
-        self.down_proj = nn.Linear(self.intermediate, config.hidden_size, bias=config.mlp_bias)
+        self.gate_up_proj = Projection(config.hidden_size, 2 * self.intermediate, bias=config.mlp_bias)
+        self.down_proj = Projection(self.intermediate, config.hidden_size, bias=config.mlp_bias)
         self.fused = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,8 +167,18 @@ class CausalLM(nn.Module):
         self.rotary = Rotary(config, max_positions)
         self.layers = nn.ModuleList(DecoderLayer(config, i, self.rotary, attention, fused) for i in range(config.num_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, fused)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head = Projection(config.hidden_size, config.vocab_size, bias=False)
         self.tie_weights()
+
+    def use_invariant_products(self, product, fused_qk_norms: bool) -> None:
+        """Deterministic mode: every projection through `product` (invariant.linear_for), and Qwen3's q/k
+        norms through the Triton row kernel when the others are (torch's reductions choose their
+        strategy by the number of rows)."""
+        for module in self.modules():
+            if isinstance(module, Projection):
+                module.product = product
+            elif isinstance(module, SelfAttention) and module.qk_norm:
+                module.q_norm.fused = module.k_norm.fused = fused_qk_norms
 
     def tie_weights(self) -> None:
         """Tied models read logits through the embedding matrix (to be redone after `to_empty`)."""

@@ -18,6 +18,7 @@ import torch
 from matheval.errors import UserError
 
 from .attention import AttentionMetadata, KVCache, TritonAttention, make_backend
+from . import invariant
 from .config import EngineConfig, ModelConfig
 from .model import CausalLM, init_dummy, load_weights
 from .sampler import SampledRows, Sampler, to_device
@@ -82,14 +83,19 @@ class ModelRunner:
         self.attention = make_backend(
             config.attention_backend, config.device, model_config.num_heads, model_config.num_kv_heads, model_config.head_dim
         )
-        fused = isinstance(self.attention, TritonAttention) and config.fused_kernels
-        if self.on_gpu and isinstance(self.attention, TritonAttention):
+        triton = isinstance(self.attention, TritonAttention)
+        # deterministic mode needs the Triton row kernels: torch's reductions choose a strategy by row count
+        fused = triton and (config.fused_kernels or config.deterministic)
+        if self.on_gpu and triton:
             self.attention.multiprocessors = torch.cuda.get_device_properties(self.device).multi_processor_count
         self.attention.fused = fused
+        self.attention.deterministic = config.deterministic
         # Built on the device with torch's initialisers switched off (the weights come next). Not on the
         # meta device: its first use imports torch's meta registrations, 1.5-4 s of a start (CPU profile).
         with torch.device(self.device), _default_dtype(self.dtype), _no_initialisation():
             self.model = CausalLM(model_config, self.attention, max_positions=max_model_len, fused=fused)
+        if config.deterministic:
+            self.model.use_invariant_products(invariant.linear_for(triton), fused_qk_norms=fused)
         with phase("weights"):
             self.model.to_empty(device=self.device).eval().requires_grad_(False)
             self.model.tie_weights()
@@ -207,7 +213,7 @@ class ModelRunner:
         return AttentionMetadata(
             is_prefill=True,
             slot_mapping=self._to_device(np.concatenate(slots)),
-            context_lens=self._to_device(np.asarray(ends, dtype=np.int32)),
+            context_lens=self._to_device(np.asarray(ends, dtype=np.int64)),  # int64 as in decode: one kernel variant
             block_tables=self._to_device(np.ascontiguousarray(tables)),
             cu_query_lens=self._to_device(cu),
             max_query_len=max(query_lens),
@@ -260,6 +266,8 @@ class ModelRunner:
         n = len(seqs)
         size = next((b for b in self.graph_sizes if b >= n), n)
         graph = self.graphs.get(size) or (self._capture_bucket(size) if size in self.graph_sizes else None)
+        if graph is None and self.config.deterministic and self.on_gpu:
+            size = -(-n // 8) * 8  # eager: padding rows keep each step's int64 rows 16-byte aligned, as in graphs
         packed, tables = self._decode_arrays(seqs, size, steps)
         inputs = self._to_device(packed)
         rows = inputs[0, 0, :n].clone()  # the table rows, kept for _finish_launch before ids replace them
@@ -281,7 +289,7 @@ class ModelRunner:
             else:
                 meta = AttentionMetadata(is_prefill=False, slot_mapping=inputs[step, 2], context_lens=inputs[step, 3],
                                          block_tables=block_tables, context_lens_cpu=packed[step, 3].tolist())  # fmt: skip
-                hidden = self.model(inputs[step, 0], inputs[step, 1], meta)
+                hidden = self.model(inputs[step, 0], inputs[step, 1], meta)[:n]
             sampled.append(self.sampler(self.model.logits(hidden), sampling, offset=step))
         return self._finish_launch(seqs, torch.stack(sampled), "decode", rows)
 
@@ -308,8 +316,10 @@ class ModelRunner:
         max_bs = self.config.max_num_seqs
         small = {b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, min(max_bs, 256), 16))
         self.graph_sizes = sorted(small | set(range(256, max_bs, 64)) | {max_bs})
-        bs, scratch = self.block_size, self.cache.scratch_block
-        self.graph_inputs = torch.zeros(4, max_bs, dtype=torch.int64, device=self.device)
+        scratch = self.cache.scratch_block
+        # rows of a multiple of 8 entries: each input row 16-byte aligned whatever max_num_seqs (the kernels
+        # compile one variant per alignment; the deterministic mode wants decode and prefill in one)
+        self.graph_inputs = torch.zeros(4, -(-max_bs // 8) * 8, dtype=torch.int64, device=self.device)
         self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
         self._capture = capture or _CudaGraphCapture()
         if not lazy:

@@ -28,8 +28,9 @@ class SeqParams:
     temperature: float
     top_p: float
     max_tokens: int
-    stop: tuple[str, ...]
-    ignore_eos: bool
+    top_k: int = 0  # 0: every token
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
 
 
 @dataclass

@@ -35,6 +35,7 @@ def enable() -> None:
 
         interpreter._patch_lang_tensor = patch_with_index
         _round_bf16_to_nearest(interpreter)
+        _dot_in_fixed_order(interpreter)
         interpreter._matheval_patched = True
     for name in KERNEL_MODULES:
         if name in sys.modules:
@@ -57,3 +58,27 @@ def _round_bf16_to_nearest(interpreter) -> None:
         return cast(self, src, dst_type)
 
     interpreter.InterpreterBuilder.cast_impl = cast_rounding
+
+
+def _dot_in_fixed_order(interpreter) -> None:
+    """The interpreter's tl.dot is numpy's matmul, which (a) multiplies bf16 operands as their raw 16-bit
+    integers and (b) sums each element in an order that depends on its row's place in the tile (OpenBLAS's
+    micro-kernels): the GPU's matrix instructions compute every row the same way. Here each element is
+    summed over k by one rule for every element (numpy's reduction along k), in the accumulator's dtype, from exactly widened operands, so the batch-
+    invariance tests see what the compiled kernels do: a row's result depends on that row alone."""
+    import numpy as np
+    import triton.language as tl
+
+    def widen(handle):
+        data = handle.data
+        if handle.dtype.scalar == tl.bfloat16:
+            return (data.astype(np.uint32) << 16).view(np.float32)
+        return data.astype(np.float32) if data.dtype == np.float16 else data
+
+    def create_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
+        dtype = d.data.dtype
+        x, y = widen(a).astype(dtype), widen(b).astype(dtype)
+        products = x[..., :, :, None] * y[..., None, :, :]  # [.., M, K, N], each rounded once
+        return interpreter.TensorHandle(products.sum(axis=-2, dtype=dtype) + d.data, d.dtype.scalar)
+
+    interpreter.InterpreterBuilder.create_dot = create_dot

@@ -1,0 +1,32 @@
+"""The model's tokenizer as a run's bookkeeping uses it: counting the tokens of a text, and cutting a text
+after its first n tokens (budget forcing). Loaded once per run beside the engine, from the same files."""
+
+from __future__ import annotations
+
+
+class TokenText:
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def count(self, text: str) -> int:
+        return len(self.ids(text)) if text else 0
+
+    def head(self, text: str, tokens: int) -> str:
+        """The text of the first `tokens` tokens of `text` (all of it when it is shorter)."""
+        ids = self.ids(text)
+        if len(ids) <= tokens:
+            return text
+        return self.tokenizer.decode(ids[:tokens], skip_special_tokens=False)
+
+
+def load_tokenizer(path: str):
+    """The tokenizer of a local folder or a cached hub model, or None when there is none to be had here."""
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(path)
+    except Exception:  # noqa: BLE001 - no tokenizer means: the run goes without what needs one
+        return None
