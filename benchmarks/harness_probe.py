@@ -67,8 +67,13 @@ def timed(owner, name: str, key: str) -> None:
 def install(steps: bool) -> None:
     from tqdm import std
 
-    from matheval import evaluate, results, runner
+    import importlib
+
+    from matheval import results, runner
+    from matheval import session as session_module
     from matheval.engines.native import engine as native_engine
+
+    evaluate = importlib.import_module("matheval.evaluate")  # the module (matheval.evaluate is the API function)
 
     timed(runner, "grade_attempt", "grading")
     timed(results.Journal, "append", "journal")
@@ -76,7 +81,7 @@ def install(steps: bool) -> None:
     timed(std.tqdm, "update", "progress")
     timed(std.tqdm, "set_postfix", "progress")
     timed(native_engine.NativeEngine, "_request", "prompt_encoding")
-    timed(evaluate, "build_engine", "engine_build")
+    timed(session_module, "build_engine", "engine_build")
 
     workflows = evaluate.run_workflows
 
@@ -106,12 +111,12 @@ def install(steps: bool) -> None:
                 TIMES["loop_idle"] += time.perf_counter() - started
 
     selector.select = timed_select
-    original_run_eval = evaluate.run_eval
+    original_execute = evaluate.execute
 
-    def run_eval(config):
+    def execute(prepared, session):
         MARKS["eval_start"] = time.perf_counter()
         try:
-            outcome = original_run_eval(config)
+            outcome = original_execute(prepared, session)
             MARKS["metrics"] = {k: outcome.row.get(k) for k in ("accuracy", "count", "wall_seconds",
                                                                 "tokens_per_second", "completion_tokens")}
             return outcome
@@ -129,10 +134,10 @@ def install(steps: bool) -> None:
 
     native_engine.NativeEngine.close = close_and_keep_stats
 
-    evaluate.run_eval = run_eval
+    evaluate.execute = execute  # run_eval calls it; evaluate_datasets holds its own name for it
     from matheval import api
 
-    api.run_eval = run_eval
+    api.execute = execute
     if steps:
         import native_step_probe as probe
         from matheval.engines.native import llm_engine, model_runner, scheduler
