@@ -72,14 +72,14 @@ def wrap_step(original):
 
 
 def wrap_launch(original):
-    def launch(self, seqs, is_prefill):
+    def launch(self, seqs, *args):
         gpu = torch.cuda.is_available()
         if gpu:
             start = torch.cuda.Event(enable_timing=True)
             start.record()
         before = self.counters["prefill_tokens"] + self.counters["decode_tokens"]
         t0 = time.perf_counter()
-        pending = original(self, seqs, is_prefill)
+        pending = original(self, seqs, *args)
         add("launch_s", time.perf_counter() - t0)
         tokens = self.counters["prefill_tokens"] + self.counters["decode_tokens"] - before
         CURRENT.update(kind=pending.kind, seqs=len(seqs), tokens=tokens)

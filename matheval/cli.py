@@ -372,6 +372,9 @@ def add_bench_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_dir", default=None, help="benchmark files (default: $MATHEVAL_DATA_DIR)")
     parser.add_argument("--work_dir", default=None, help="where the benchmark model folder is written (default: /tmp)")
     parser.add_argument("--tag", default=None, help="added to the JSON file names (a second run the same day)")
+    parser.add_argument("--reasoning_prompts", type=positive_int, default=None,
+                        help="measure the reasoning workload on its first N prompts, every sample of each "
+                             "(default: all 30; the floor is then that subset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the workloads and engines")
 
 
@@ -383,8 +386,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         model=args.model, dummy_config=args.dummy_config, tokenizer=args.tokenizer, workloads=split(args.workload),
         configs=split(args.configs) if args.configs else None, scale=args.scale, deadline=args.deadline,
         out=args.out, results_md=args.results_md or None, block=args.block, device=args.device, seed=args.seed,
-        data_dir=args.data_dir, work_dir=args.work_dir, tag=args.tag, command="matheval " + " ".join(args.argv),
-        started=args.started))
+        data_dir=args.data_dir, work_dir=args.work_dir, tag=args.tag, reasoning_prompts=args.reasoning_prompts,
+        command="matheval " + " ".join(args.argv), started=args.started))
     return 0
 
 

@@ -267,6 +267,9 @@ def execute(p: Prepared, session: Session) -> Outcome:
                 engines = [engine, *tools.engines.values()]
                 if loading:
                     log.write(f"model loaded in {time.perf_counter() - started:.1f}s")
+                    startup_report = getattr(engine, "startup_report", None)  # backends that break start-up down
+                    if startup_report is not None:
+                        log.write(startup_report())
                 replicas = len(getattr(engine, "replicas", ())) or 1
                 if config.concurrency is None and replicas > 1:
                     spec.concurrency *= replicas  # each replica gets what one engine would
@@ -281,6 +284,8 @@ def execute(p: Prepared, session: Session) -> Outcome:
                 started = time.perf_counter()
                 new_tokens = session.run(generate(p, spec, engine, journal, log, engines))
         wall = time.perf_counter() - started
+        if engines and getattr(engines[0], "startup_report", None) is not None:
+            log.write(engines[0].startup_report())  # now with the run's first prefill and decode round
         records = ordered_records(spec, journal)
         summary = summarize(records, config.pass_k)
         settings = manifest.settings_of(config)

@@ -180,8 +180,10 @@ async def run_workflows(spec: RunSpec, engine: Engine, journal: Journal,
                             continue
                         seconds = time.perf_counter() - started
                     break
-            record = make_record(problem, run, attempt, llm, seconds, spec.keep_trace, spec.grader, share[0],
-                                 spec.count_reasoning)
+            # graded in a thread: a symbolic check waits on a math-verify child process (tens of ms, seconds
+            # at first), which must hold up neither the event loop nor the other problems' grading
+            record = await asyncio.to_thread(make_record, problem, run, attempt, llm, seconds, spec.keep_trace,
+                                             spec.grader, share[0], spec.count_reasoning)
             journal.append(record)
             if on_record is not None:
                 on_record(record)

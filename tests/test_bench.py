@@ -168,6 +168,37 @@ def test_bench_tiny_end_to_end(tmp_path, data_dir):
     assert suite["configs"]["tf-b1"]["speedup"] == 1.0 and suite["configs"]["native"]["seconds"] > 0
 
 
+def test_reasoning_workload_preempts_and_reports_its_floor(tmp_path, data_dir):
+    """30 x 64 at full scale; at tiny scale 2 AIME problems x 4 samples with lengths / 256, sampled, in a
+    512-token cache that cannot hold them: the run ends with every forced length, after preemptions."""
+    from matheval.bench.workloads import REASONING_CAP, reasoning_lengths
+
+    full = reasoning_lengths(30, 64, 0)
+    assert full.shape == (30, 64) and full.max() == REASONING_CAP and 0.03 < (full == REASONING_CAP).mean() < 0.15
+    assert 10_000 < full.mean() < 20_000  # long-tailed: the mean above the median
+    assert full.mean() > float(np.median(full))
+
+    code = main(["bench", "--scale", "tiny", "--device", "cpu", "--out", str(tmp_path / "results"),
+                 "--results_md", str(tmp_path / "RESULTS.md"), "--dummy_config", str(TINY), "--configs", "native",
+                 "--workload", "reasoning", "--data_dir", str(data_dir)])
+    assert code == 0
+    found = json.loads((tmp_path / "results" / f"{date.today().isoformat()}-cpu-reasoning.json").read_text())
+    workload, [row] = found["workloads"]["reasoning"], found["rows"]
+    assert workload["size"] == 8 and "KV cache 512 tokens" in workload["description"]
+    assert row["forced_lengths_ok"] and row["measured"] == 8 and not row["extrapolated"]
+    assert row["engine"]["native_preemptions"] >= 1 and row["engine"]["native_preempted_tokens"] > 0
+    assert row["pct_of_floor"] == pytest.approx(100 * row["tok_s"] / workload["floor"]["floor_tok_s"], rel=0.01)
+    assert "#### Reasoning workload" in (tmp_path / "RESULTS.md").read_text()
+
+    # a subset: every sample of the first prompt, against that subset's own floor
+    main(["bench", "--scale", "tiny", "--device", "cpu", "--out", str(tmp_path / "subset"), "--results_md", "",
+          "--dummy_config", str(TINY), "--configs", "native", "--workload", "reasoning", "--data_dir",
+          str(data_dir), "--reasoning_prompts", "1"])
+    [subset] = json.loads((tmp_path / "subset" / f"{date.today().isoformat()}-cpu-reasoning.json").read_text())["rows"]
+    assert subset["measured"] == 4 and subset["extrapolated"] and subset["forced_lengths_ok"]
+    assert subset["floor_tok_s"] != workload["floor"]["floor_tok_s"]
+
+
 def test_reference_paths_and_the_deadline(tmp_path, data_dir):
     """tf-compile (static cache; no compile on a CPU) and tf-continuous on token ids; a deadline already
     passed skips the rest, and what was skipped is said."""

@@ -128,15 +128,22 @@ def test_preemption_under_a_small_cache_keeps_outputs(model_path, prompts, refer
         assert completion.token_ids[0] == expected
 
 
-def test_decode_buckets_pad_without_disturbing_real_sequences(model_path, prompts, reference):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_decode_buckets_pad_without_disturbing_real_sequences(model_path, prompts, reference, lazy):
     """The CUDA-graph input path on the CPU: decode batches go through the static buffers, padded up to a
     bucket size with rows that only touch the scratch block. Graph replay needs a GPU, so a plain re-run
-    of the captured function stands in for it."""
+    of the captured function stands in for it. Lazily, a bucket is captured when a batch first needs it,
+    in the middle of the run, after other buckets' rounds have left real rows in the buffers."""
     extra = {"num_kv_blocks": 256, "max_num_seqs": 24, "decode_steps": 3}
     with NativeEngine(model_path, EngineOptions(extra=extra)) as engine:
-        engine.core.runner._capture_graphs(capture=rerun_capture)
-        assert sorted(engine.core.runner.graphs) == [1, 2, 4, 8, 16, 24]
+        runner = engine.core.runner
+        runner._capture_graphs(capture=rerun_capture, lazy=lazy)
+        assert runner.graph_sizes == [1, 2, 4, 8, 16, 24]
+        assert sorted(runner.graphs) == ([] if lazy else [1, 2, 4, 8, 16, 24])
         completions = engine.generate_many([(p, GREEDY) for p in prompts])  # 6, then 5 rows, in the bucket of 8
+        if lazy:
+            assert 8 in runner.graphs and 16 not in runner.graphs and 24 not in runner.graphs
+            assert runner.capture_seconds > 0
     for completion, expected in zip(completions, reference):
         assert completion.token_ids[0] == expected
 
@@ -323,7 +330,7 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
     scheduler = Scheduler(config, BlockManager(512, 16, 32, 256))
     for _ in range(8):
         scheduler.add(seq())
-    batch, is_prefill = scheduler.schedule()
+    batch, is_prefill, _ = scheduler.schedule()
     assert is_prefill and len(batch) == 8, "nothing runs yet: prefill at once"
     for s in batch:
         s.num_computed_tokens = s.num_tokens
@@ -332,7 +339,7 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
     for round_ in range(5):
         if round_ == 1:
             scheduler.add(seq())  # arrives while the first newcomer waits
-        batch, is_prefill = scheduler.schedule()
+        batch, is_prefill, _ = scheduler.schedule()
         kinds.append((is_prefill, len(batch)))
         if is_prefill:
             break
@@ -343,12 +350,12 @@ def test_a_few_newcomers_wait_a_few_rounds_beside_a_full_batch():
                      BlockManager(512, 16, 10, 256))  # fmt: skip
     for _ in range(30):
         full.add(seq())
-    batch, _ = full.schedule()
+    batch, _, _ = full.schedule()
     assert len(batch) == 10
     for s in batch[:2]:
         full.finish(s)
     full.drop_finished()
-    kinds = [(lambda b: (b[1], len(b[0])))(full.schedule()) for _ in range(3)]
+    kinds = [(lambda b: (b.is_prefill, len(b.seqs)))(full.schedule()) for _ in range(3)]
     assert kinds == [(False, 8), (False, 8), (True, 2)], kinds
 
     small = Scheduler(config, BlockManager(512, 16, 32, 256))

@@ -70,6 +70,8 @@ def decode_step_time(engine: NativeEngine, batch: int, context: int, keep_inputs
     """GPU time of one captured decode step (graph replay) at a given batch and context, no host work:
     the gap to the measured wall time per decode step is the engine's host overhead."""
     runner = engine.core.runner
+    if batch not in runner.graphs and batch in runner.graph_sizes:
+        runner._capture_bucket(batch)  # graphs are captured on first use (lazy_graphs)
     if batch not in runner.graphs:
         return {}
     blocks = -(-context // runner.block_size)

@@ -10,6 +10,8 @@ Calls per problem: 1 (N sequences).
 
 from __future__ import annotations
 
+import asyncio
+
 from ..data.problem import Problem
 from ..grading import extract_answer
 from ..prompts import build_messages
@@ -21,7 +23,7 @@ async def solve(problem: Problem, llm: LLM, params: AgentParams) -> Attempt:
     messages = build_messages(problem, params.mode, params.examples)
     samples = await llm.generate(messages, role="sample", n=params.num_runs, diverse=True)
     answers = [extract_answer(text, reason) for text, reason in zip(samples.texts, samples.finish_reasons)]
-    winner, tally = majority(answers)
+    winner, tally = await asyncio.to_thread(majority, answers)  # grouping may wait on symbolic checks
     return Attempt(answer=answers[winner] if winner is not None else None,
                    response=samples.texts[winner if winner is not None else 0],
                    samples=answers, extra={"votes": tally})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .targets import ConfigSpec, parse_config
 from .workloads import AgentWorkload, BatchWorkload
 
-ALL = ("throughput", "short", "gsm8k", "agents")
+ALL = ("throughput", "short", "gsm8k", "agents")  # what every configuration of the tiny plan runs
 
 # (config, workload families), most important first. "gsm8k" means every gsm8k size unless a size is named.
 FULL_PLAN = (
@@ -32,9 +32,10 @@ FULL_PLAN = (
     ("tf-b64", ("throughput", "agents")),
     ("native-eager", ("throughput", "short")),
     ("tf-auto", ("short",)),
+    ("native", ("reasoning",)),  # when asked for: a long workload (--reasoning_prompts measures a subset)
 )
 TINY_PLAN = (
-    ("native", ALL),
+    ("native", (*ALL, "reasoning")),
     ("tf-b1", ALL),
     ("tf-b4", ALL),
     ("tf-b8", ("throughput", "short", "gsm8k")),

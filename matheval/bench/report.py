@@ -217,6 +217,7 @@ def render(run: dict) -> str:
     lines += _gsm8k_table(run, by, configs)
     lines += _suite_table(run)
     lines += _agents_table(run)
+    lines += _reasoning_table(run)
     lines += ["", "#### Roofline floors (per workload)", "",
               "| workload | sequences | output tokens | decode steps | weights read per step | KV read per step "
               "(mean) | FLOPs per token | floor | bound |", "| --- |" + " --- |" * 8]
@@ -312,4 +313,22 @@ def _agents_table(run: dict) -> list[str]:
         lines.append(f"| {r['config']} | {r['agent']} | {r['problems_per_s']:.3g} | {_tok(r['tok_s'])} | "
                      f"{r.get('calls_per_problem', '–')} | {r.get('tokens_per_problem', '–')} | "
                      f"{r.get('mean_batch') or '–'} |")
+    return lines
+
+
+def _reasoning_table(run: dict) -> list[str]:
+    rows = [r for r in run["rows"] if r["family"] == "reasoning" and not r.get("error")]
+    if not rows:
+        return []
+    lines = ["", "#### Reasoning workload: long sampled traces in a short KV cache", "",
+             "The floor here is the measured sequences' own (weights and K/V each decode step reads, summed over "
+             "the run, at the copy rate); recomputing preempted sequences is work the floor does not count.", "",
+             "| config | measured | output tok/s | floor tok/s | % of floor | preemptions | K/V tokens preempted | "
+             "prefill tokens | mean batch |", "| --- |" + " --- |" * 8]
+    for r in rows:
+        engine = r.get("engine") or {}
+        lines.append(f"| {r['config']} | {r['measured']} of {r['total']} sequences | {_tok(r['tok_s'])} | "
+                     f"{_tok(r.get('floor_tok_s'))} | {r.get('pct_of_floor', '–')}% | "
+                     f"{_tok(engine.get('native_preemptions'))} | {_tok(engine.get('native_preempted_tokens'))} | "
+                     f"{_tok(engine.get('native_prefill_tokens'))} | {r.get('mean_batch') or '–'} |")
     return lines

@@ -21,7 +21,7 @@ from .monitor import (GpuMonitor, device_info, measure_ceilings, peak_memory_gb,
                       source_commit, versions)
 from .report import add_speedups, render, replace_block, suite_estimate, write_json
 from .roofline import shape_summary, workload_floor
-from .targets import Skip, free_memory, make_family, reset_prefix_cache
+from .targets import NativeFamily, Skip, free_memory, make_family, reset_prefix_cache
 from .workloads import SCALES, WORKLOADS, AgentWorkload, Item, build_workloads, suite_output_means
 
 
@@ -48,6 +48,7 @@ class BenchConfig:
     data_dir: str | None = None
     work_dir: str | None = None
     tag: str | None = None  # added to the JSON file names (a second run on the same day and device)
+    reasoning_prompts: int | None = None  # measure the reasoning workload on its first N prompts (all samples)
     command: str = "matheval bench"
     started: float = field(default_factory=time.monotonic)
 
@@ -172,8 +173,9 @@ class Context:
         self.run["skipped"].append({"config": job.config, "workload": job.workload, "family": family,
                                     "agent": agent, "reason": reason})
 
-    def target(self, spec):
-        """The configuration's target, loading its family (and freeing any other) when needed."""
+    def target(self, spec, workload=None):
+        """The configuration's target, loading its family (and freeing any other) when needed; a native
+        target gets the engine options the workload is defined with."""
         setup = 0.0
         if spec.family not in self.families:
             for name in list(self.families):
@@ -183,7 +185,12 @@ class Context:
             self.families[spec.family] = make_family(spec, self.source, self.device)
             setup = time.perf_counter() - started
         started = time.perf_counter()
-        target = self.families[spec.family].target(spec, planning.COMPILE_BATCH[self.scale_name])
+        family = self.families[spec.family]
+        extra = getattr(workload, "engine_extra", None)
+        if extra and isinstance(family, NativeFamily):
+            target = family.target(spec, planning.COMPILE_BATCH[self.scale_name], extra)
+        else:
+            target = family.target(spec, planning.COMPILE_BATCH[self.scale_name])
         return target, round(setup + time.perf_counter() - started, 2)
 
     def measure(self, job, workload) -> None:
@@ -192,6 +199,8 @@ class Context:
             self.skip(job, self.unavailable[job.config], workload.family)
             return
         count = planning.measured_count(spec, workload, self.scale_name)
+        if workload.family == "reasoning" and self.config.reasoning_prompts:  # all samples of the first N prompts
+            count = min(count, self.config.reasoning_prompts * workload.group)
         if isinstance(workload, determinism.IdentityWorkload):
             estimate = determinism.estimate_seconds(job.config, workload, count, self.on_gpu)
         else:
@@ -207,7 +216,7 @@ class Context:
             f"{left:.0f} s left)")
         try:
             try:
-                target, setup_s = self.target(spec)
+                target, setup_s = self.target(spec, workload)
             except Skip as reason:
                 self.unavailable[job.config] = str(reason)
                 raise
@@ -247,6 +256,9 @@ class Context:
         useful = sum(outcome.generated)
         tok_s = useful / outcome.wall_s
         floor = self.run["workloads"][workload.name]["floor"]
+        if workload.family == "reasoning" and count < len(workload.items):  # the floor of what ran
+            floor = workload_floor(self.source.shape, [len(i.prompt_ids) for i in items], expected,
+                                   self.bytes_per_value, self.ceilings)
         row = {
             "config": job.config, "workload": workload.name, "family": workload.family, "unit": workload.unit,
             "batch": getattr(target, "batch", None), "measured": count, "total": len(workload.items),
@@ -359,7 +371,8 @@ def engine_numbers(before: dict, after: dict) -> dict:
     """What the engine did during the measurement: deltas of its counters, and the mean batch."""
     delta = {k: round(after[k] - before.get(k, 0), 3) for k in after
              if isinstance(after[k], (int, float)) and not isinstance(after[k], bool) and k != "mean_batch"
-             and not k.startswith(("native_kv_", "native_block", "native_cuda", "native_mean"))}
+             and not k.startswith(("native_kv_", "native_block", "native_cuda", "native_mean", "native_startup",
+                                   "native_max_num", "native_graph"))}
     if delta.get("native_decode_steps"):
         mean = delta["native_decode_tokens"] / delta["native_decode_steps"]
     elif delta.get("engine_calls"):

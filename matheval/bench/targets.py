@@ -96,8 +96,8 @@ class EngineTarget:
 
     def run(self, items: list[Item]) -> Outcome:
         async def all_at_once():
-            return await asyncio.gather(*(self.engine.generate(i.messages, Sampling(max_tokens=i.max_tokens))
-                                          for i in items))
+            return await asyncio.gather(*(self.engine.generate(i.messages, Sampling(
+                max_tokens=i.max_tokens, temperature=i.temperature, top_p=i.top_p, seed=i.seed)) for i in items))
 
         started = time.perf_counter()
         completions = asyncio.run(all_at_once())
@@ -315,17 +315,22 @@ class _OneEngineFamily:
 
 
 class NativeFamily(_OneEngineFamily):
-    """The native engine; `native` and `native-eager` each get their own (they size the KV cache alike)."""
+    """The native engine; `native` and `native-eager` each get their own (they size the KV cache alike),
+    and so does a workload that brings engine options of its own."""
 
     def __init__(self, source: ModelSource, device: str):
         self.source, self.device = source, device
         self.current: EngineTarget | None = None
+        self.current_key = None
 
-    def target(self, spec: ConfigSpec, compile_batch: int) -> EngineTarget:
-        if self.current is not None and self.current.name == spec.name:
+    def target(self, spec: ConfigSpec, compile_batch: int, workload_extra: dict | None = None) -> EngineTarget:
+        """`workload_extra`: engine options a workload is defined with (the reasoning workload's KV cache)."""
+        key = (spec.name, tuple(sorted((workload_extra or {}).items())))
+        if self.current is not None and self.current_key == key:
             return self.current
         self.close()
-        extra = {"ignore_eos": True}
+        self.current_key = key
+        extra = {"ignore_eos": True, **(workload_extra or {})}
         if spec.name.endswith("-eager"):
             extra["enforce_eager"] = True
         if spec.name == "native-k1":
@@ -334,7 +339,7 @@ class NativeFamily(_OneEngineFamily):
             extra["async_scheduling"] = False
         if spec.name.startswith("native-det"):
             extra["deterministic"] = True
-        if not self.device.startswith("cuda"):
+        if not self.device.startswith("cuda") and "num_kv_blocks" not in extra:
             extra["kv_cache_gb"] = 0.25
         engine = create_engine("native", ModelRef(str(self.source.folder), self.source.display),
                                EngineOptions(device=self.device, extra=extra))

@@ -16,6 +16,10 @@ same work). Draws are seeded; the draw is part of the workload's definition:
 - `agents`: majority_vote (N=8), debate (3 debaters, 2 rounds), self_refine (3 iterations) and the
   one-call `standard` baseline, 128 GSM8K problems; see `forced.py` for how their calls are forced.
 - `identity`: 96 GSM8K questions at two concurrencies, identical texts counted (`determinism.py`).
+- `reasoning`: the R1 protocol's shape: 30 AIME 2024 problems x 64 samples at temperature 0.6, top-p 0.95,
+  output lengths long-tailed up to 32,768 tokens (`reasoning_lengths`), in a KV cache that holds a
+  quarter of what the running sequences need (`Scale.reasoning_kv_tokens`), so sequences are preempted and
+  resumed throughout.
 """
 
 from __future__ import annotations
@@ -41,6 +45,25 @@ GSM8K_COT_FACTOR = 2.5
 GSM8K_SPREAD = 0.25  # sigma of the lognormal factor
 MIN_OUTPUT, MAX_OUTPUT = 16, 1024  # the tool's default --max_new_tokens is 1024
 
+# Reasoning output lengths (an assumption shaped by two published facts, not a measurement of a model): a
+# problem j has a solve rate s_j ~ Beta(0.5, 1.22) (mean 0.29: DeepSeek-R1-Distill-Qwen-1.5B's AIME 2024
+# pass@1 is 28.9 in its README; AIME rates are bimodal, many problems near 0, a few near 1). Each sample is
+# correct with probability s_j; a correct trace is lognormal around 6,000 tokens (sigma 0.5), a wrong one
+# three times longer (DeepScaleR's write-up: on AIME this model's wrong answers ran three times longer
+# than its right ones, often in repetitive loops), and every trace stops at the 32,768-token cap. So
+# lengths are bimodal and long-tailed, with a mass at the cap (traces that never closed: ~8% of samples)
+# and hard problems (low s_j) longer on average, as a reasoning model's are. With seed 0: mean 15.6k
+# tokens, median 14.1k, 8.5% at the cap, 30.0M output tokens in all.
+REASONING_SOLVE_RATE = (0.5, 1.22)  # Beta parameters
+REASONING_CORRECT_MEDIAN, REASONING_WRONG_FACTOR, REASONING_SIGMA = 6000, 3.0, 0.5
+REASONING_CAP = 32768
+REASONING_SAMPLING = {"temperature": 0.6, "top_p": 0.95}  # the R1 protocol
+# The cache the workload runs in (Scale.reasoning_kv_tokens): at full scale 2^20 tokens, a quarter of what
+# 256 running sequences of its mean length hold, so that preemption is certain on any GPU (a 1.5B Qwen2
+# would hold ~4M tokens in an H200's memory).
+KV_BLOCK = 16
+R1_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -52,6 +75,9 @@ class Scale:
     agents: int  # problems
     length_divisor: int = 1  # output lengths are divided by this (tiny runs on a CPU)
     identity: tuple[int, int] = (96, 256)  # problems, tokens per response (determinism.py)
+    reasoning: tuple[int, int] = (30, 64)  # prompts, samples per prompt
+    reasoning_divisor: int = 1  # reasoning lengths are divided by this
+    reasoning_kv_tokens: int = 1 << 20  # the KV cache it runs in (see KV_BLOCK)
 
 
 SCALES = {
@@ -59,9 +85,10 @@ SCALES = {
                   agents=128),
     # CPU tests: a few sequences; prompts stay above the chat template's ~30 tokens
     "tiny": Scale(throughput=(8, (48, 80), (4, 24)), short=(8, (48, 64), 12), gsm8k=(4, 8), agents=2,
-                  length_divisor=32, identity=(3, 6)),
+                  length_divisor=32, identity=(3, 6), reasoning=(2, 4), reasoning_divisor=256,
+                  reasoning_kv_tokens=512),
 }
-WORKLOADS = ("throughput", "short", "gsm8k", "agents", "identity")
+WORKLOADS = ("throughput", "short", "gsm8k", "agents", "identity", "reasoning")
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,9 @@ class Item:
     messages: list[dict]
     prompt_ids: list[int]
     max_tokens: int
+    temperature: float = 0.0  # greedy unless the workload samples
+    top_p: float = 1.0
+    seed: int | None = None
 
 
 @dataclass
@@ -82,6 +112,8 @@ class BatchWorkload:
     items: list[Item]
     unit: str  # what problems/s counts: "sequence" or "problem"
     description: str
+    engine_extra: dict = field(default_factory=dict)  # native-engine options the workload is defined with
+    group: int = 1  # items per problem (samples of one prompt, sent together)
 
     @property
     def useful_tokens(self) -> int:
@@ -233,6 +265,42 @@ def agents_workload(tokenizer, count: int, seed: int, data_dir: str | None, divi
                                      "lengths, seeded by the call's own seed")
 
 
+def reasoning_lengths(prompts: int, samples: int, seed: int, divisor: int = 1) -> np.ndarray:
+    """[prompts, samples] output lengths of the reasoning workload (see REASONING_SOLVE_RATE)."""
+    rng = np.random.default_rng(seed)
+    solve = rng.beta(*REASONING_SOLVE_RATE, size=(prompts, 1))
+    correct = rng.random((prompts, samples)) < solve
+    median = np.where(correct, REASONING_CORRECT_MEDIAN, REASONING_CORRECT_MEDIAN * REASONING_WRONG_FACTOR)
+    lengths = np.minimum(np.round(median * rng.lognormal(0.0, REASONING_SIGMA, (prompts, samples))), REASONING_CAP)
+    return np.maximum(2, lengths.astype(np.int64) // divisor)
+
+
+def reasoning_workload(tokenizer, prompts: int, samples: int, seed: int, data_dir: str | None,
+                       divisor: int = 1, kv_tokens: int = 1 << 20) -> BatchWorkload:
+    """AIME 2024 problems in the R1 protocol's messages (the instruction in the user turn, the response
+    opened with <think>), each sampled `samples` times with its own seed and forced length."""
+    problems = load_problems("aime24", data_dir=data_dir, count=prompts)
+    lengths = reasoning_lengths(len(problems), samples, seed, divisor)
+    items = []
+    for j, problem in enumerate(problems):
+        messages = [{"role": "user", "content": f"{problem.question}\n{R1_INSTRUCTION}"},
+                    {"role": "assistant", "content": "<think>\n"}]
+        ids = encode_prompt(tokenizer, messages)
+        items += [Item(messages, ids, int(length), seed=seed * 1_000_003 + j * samples + k, **REASONING_SAMPLING)
+                  for k, length in enumerate(lengths[j])]
+    longest = max(len(i.prompt_ids) + i.max_tokens for i in items)
+    if kv_tokens < longest:
+        raise UserError(f"the reasoning workload's KV cache of {kv_tokens} tokens cannot hold its longest "
+                        f"sequence ({longest} tokens)")
+    description = (f"{len(problems)} AIME 2024 problems x {samples} samples, T {REASONING_SAMPLING['temperature']}, "
+                   f"top-p {REASONING_SAMPLING['top_p']}, output lengths: solve rate Beta{REASONING_SOLVE_RATE}, "
+                   f"correct lognormal({REASONING_CORRECT_MEDIAN}, {REASONING_SIGMA}), wrong x{REASONING_WRONG_FACTOR:g}, "
+                   f"capped at {REASONING_CAP}{f', divided by {divisor}' if divisor > 1 else ''}; KV cache "
+                   f"{kv_tokens} tokens")
+    return BatchWorkload("reasoning", "reasoning", items, "sequence", description,
+                         engine_extra={"num_kv_blocks": kv_tokens // KV_BLOCK, "block_size": KV_BLOCK}, group=samples)
+
+
 def build_workloads(names: list[str], scale: Scale, tokenizer, seed: int, data_dir: str | None) -> list:
     """The requested workloads, in the order given (gsm8k yields one workload per problem count)."""
     built = []
@@ -251,6 +319,9 @@ def build_workloads(names: list[str], scale: Scale, tokenizer, seed: int, data_d
             from .determinism import identity_workload
 
             built.append(identity_workload(tokenizer, *scale.identity, data_dir))
+        elif name == "reasoning":
+            built.append(reasoning_workload(tokenizer, *scale.reasoning, seed, data_dir, scale.reasoning_divisor,
+                                            scale.reasoning_kv_tokens))
         else:
             raise UserError(f"unknown --workload {name!r}: use {', '.join(WORKLOADS)}")
     return built

@@ -48,7 +48,7 @@ class BlockManager:
         self.free: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))
         self.by_hash: dict[int, int] = {}
         self.stats = PrefixStats()
-        self.watermark = max(1, num_blocks // 100)  # kept free at admission so running sequences can grow
+        self.watermark = max(1, num_blocks // 100)  # kept free at admission at least, while others hold blocks
 
     @property
     def num_free(self) -> int:
@@ -76,9 +76,10 @@ class BlockManager:
                     hits.append(found)
         return hashes, hits
 
-    def try_allocate(self, seq: Sequence, token_budget: int) -> int | None:
+    def try_allocate(self, seq: Sequence, token_budget: int, reserve: int = 0) -> int | None:
         """Give `seq` blocks for all its tokens, reusing cached ones. Returns how many tokens must be
-        computed, or None (nothing taken) when they exceed the budget or the free blocks."""
+        computed, or None (nothing taken) when they exceed the budget, or the free blocks less `reserve`
+        (kept for the running sequences' growth) and the watermark."""
         hashes, hits = self.plan(seq)
         cached_tokens = len(hits) * self.block_size
         new_tokens = seq.num_tokens - cached_tokens
@@ -86,7 +87,8 @@ class BlockManager:
             return None
         revived = sum(1 for b in hits if self.blocks[b].ref_count == 0)  # hits that leave the free pool
         fresh = self.blocks_needed(seq.num_tokens) - len(hits)
-        reserve = self.watermark if self.num_free < len(self.blocks) else 0  # only when others may grow
+        if self.num_free < len(self.blocks):  # others hold blocks and may grow
+            reserve = max(reserve, self.watermark)
         if revived + fresh > self.num_free - reserve:
             return None
         self.stats.queried_blocks += min(len(hashes), (seq.num_tokens - 1) // self.block_size)
@@ -105,20 +107,13 @@ class BlockManager:
         return new_tokens
 
     # -- decoding -------------------------------------------------------------------------------------
-    def can_append(self, seq: Sequence) -> bool:
-        return seq.num_tokens <= len(seq.block_table) * self.block_size or self.num_free > 0
-
-    def append_slot(self, seq: Sequence) -> None:
-        """Make room for the K/V of the sequence's last token (the next decode step's input)."""
-        self.reserve(seq, seq.num_tokens - 1)
-
     def blocks_to_reach(self, seq: Sequence, last_position: int) -> int:
         """Fresh blocks the sequence needs so that its K/V can be written up to `last_position`."""
         return max(0, last_position // self.block_size + 1 - len(seq.block_table))
 
     def reserve(self, seq: Sequence, last_position: int) -> None:
         """Give the sequence blocks up to `last_position` (a multi-step decode round writes ahead); the
-        caller has checked `can_append` or `blocks_to_reach` against `num_free`."""
+        caller has checked `blocks_to_reach` against `num_free`."""
         for _ in range(self.blocks_to_reach(seq, last_position)):
             seq.block_table.append(self._take(None))
             self.tables[seq.table_row, len(seq.block_table) - 1] = seq.block_table[-1]

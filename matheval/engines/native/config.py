@@ -7,7 +7,7 @@ from (a checkpoint folder, a bare config.json for random-weight benchmarks, or t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from matheval.errors import UserError
@@ -22,6 +22,9 @@ FAMILIES = {
     "qwen3": "qwen3",
 }
 ROPE_TYPES = ("default", "linear", "llama3")
+DEFAULT_SEQS = 256
+SMALL_MODEL_SEQS = 1024
+SMALL_MODEL_PARAMS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,14 @@ class ModelConfig:
             eos_token_ids=eos_ids,
         )
 
+    @property
+    def parameters(self) -> int:
+        """Weights of the decoder, roughly (matrices only): what sets its step's cost at small batches."""
+        q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        layer = self.hidden_size * (2 * q + 2 * kv) + 3 * self.hidden_size * self.intermediate_size
+        embeddings = self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
+        return self.num_layers * layer + embeddings
+
     @classmethod
     def load(cls, path: str | Path) -> ModelConfig:
         """`path` is a checkpoint folder or a config.json file."""
@@ -102,7 +113,10 @@ class ModelConfig:
 class EngineConfig:
     """Engine knobs; each can be set through `EngineOptions.extra` under the same name."""
 
-    max_num_seqs: int = 256  # sequences decoded together at most
+    # Sequences decoded together at most; None: SMALL_MODEL_SEQS on a GPU for a model under SMALL_MODEL_PARAMS
+    # parameters (its decode step is bound by launches and weight reads, so four times the rows cost little
+    # more), DEFAULT_SEQS otherwise
+    max_num_seqs: int | None = None
     max_num_batched_tokens: int = 16384  # prompt tokens prefilled in one step at most
     max_model_len: int | None = None  # prompt + output tokens of one sequence; None: the model's limit
     block_size: int = 16  # tokens per KV-cache block (the unit of prefix sharing)
@@ -110,6 +124,7 @@ class EngineConfig:
     kv_cache_gb: float = 1.0  # KV-cache size on the CPU
     num_kv_blocks: int | None = None  # fixes the KV-cache size outright (tests, benchmarks)
     enforce_eager: bool = False  # no CUDA graphs
+    lazy_graphs: bool = True  # capture a decode bucket's CUDA graph when a batch first needs it; False: all at start
     decode_steps: int | None = None  # decode steps run back to back per host round; None: 8 on a GPU, 1 on a CPU
     # Decode rounds a small prefill may wait while a full batch decodes, so that agents' trickling calls
     # are prefilled together (each prefill step costs ~20 ms of host launches whatever its size); 0: never
@@ -157,13 +172,20 @@ class EngineConfig:
             raise UserError("attention_backend must be auto, triton or torch")
         if config.load_format not in ("auto", "dummy"):
             raise UserError("load_format must be auto or dummy")
-        if config.block_size < 1 or config.max_num_seqs < 1 or config.max_num_batched_tokens < 1:
+        if config.block_size < 1 or (config.max_num_seqs or 1) < 1 or config.max_num_batched_tokens < 1:
             raise UserError("block_size, max_num_seqs and max_num_batched_tokens must be positive")
         if config.deterministic and config.device.startswith("cuda") and config.attention_backend == "torch":
             raise UserError("deterministic mode on a GPU runs on the Triton kernels: drop attention_backend=torch")
         if config.decode_steps is not None and config.decode_steps < 1:
             raise UserError("decode_steps must be at least 1")
         return config
+
+    def with_limits_for(self, model: ModelConfig) -> EngineConfig:
+        """The knobs left to the model (None) filled in for it."""
+        if self.max_num_seqs is not None:
+            return self
+        small = self.device.startswith("cuda") and model.parameters < SMALL_MODEL_PARAMS
+        return replace(self, max_num_seqs=SMALL_MODEL_SEQS if small else DEFAULT_SEQS)
 
     @property
     def steps_per_round(self) -> int:

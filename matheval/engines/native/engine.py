@@ -26,6 +26,7 @@ class NativeEngine:
     def __init__(self, model_path: str, options: EngineOptions | None = None):
         self.config = EngineConfig.from_options(options or EngineOptions())
         self.core = LLMEngine(model_path, self.config)
+        self.config = self.core.config  # with the limits it chose for the model (max_num_seqs)
         self.tokenizer = self.core.tokenizer
         self.template_kwargs = dict((options or EngineOptions()).chat_template_kwargs)
         self.stats = self.core.stats
@@ -137,6 +138,15 @@ class NativeEngine:
 
     def native_stats(self) -> dict:
         return self.core.native_stats()
+
+    def startup_report(self) -> str:
+        """Where start-up went, phase by phase, with Triton's kernel compile/load time inside each; once
+        the run has begun, also its first prefill and first decode round (kernels compiled on first use)."""
+        times = self.core.times
+        graphs = self.core.runner
+        lazy = f"; {len(graphs.graphs)} decode graphs captured so far in {graphs.capture_seconds:.2f}s" \
+            if graphs.graph_sizes else ""
+        return f"native start-up: {times.describe()}{lazy}"
 
     def close(self) -> None:
         with self._wake:

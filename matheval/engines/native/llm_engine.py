@@ -13,6 +13,8 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
+
 from matheval.errors import UserError
 
 from ..base import EngineStats, Sampling
@@ -23,6 +25,7 @@ from .model_runner import ModelRunner
 from .sampler import sample_keys
 from .scheduler import Scheduler
 from .sequence import NativeCompletion, Request, SeqParams, Sequence, Status
+from .startup import StartupTimes, install_compile_timer, load_tokenizer, triton_compile_seconds
 
 
 def locate(model_path: str, load_format: str) -> tuple[Path | None, Path]:
@@ -42,33 +45,34 @@ def locate(model_path: str, load_format: str) -> tuple[Path | None, Path]:
     return path, path / "config.json"
 
 
-def load_tokenizer(folder: Path | None):
-    if folder is None or not any(folder.glob("tokenizer*")):
-        return None
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(folder))
-
-
 class LLMEngine:
     def __init__(self, model_path: str, config: EngineConfig):
-        self.config = config
+        self.times = times = StartupTimes()
         folder, config_file = locate(model_path, config.load_format)
         self.model_config = ModelConfig.load(config_file)
-        self.tokenizer = load_tokenizer(folder)
+        self.config = config = config.with_limits_for(self.model_config)
+        with times.phase("tokenizer"):
+            self.tokenizer = load_tokenizer(folder)
         self.eos_ids = eos_token_ids(*declared_in_folder(folder), self.model_config.eos_token_ids,
                                      tokenizer=self.tokenizer)
+        self._eos_array = np.array(sorted(self.eos_ids), dtype=np.int64)
         max_model_len = min(config.max_model_len or self.model_config.max_position_embeddings,
                             self.model_config.max_position_embeddings)  # fmt: skip
         weights = None if config.load_format == "dummy" else folder
-        self.runner = ModelRunner(self.model_config, config, weights, max_model_len)
+        if config.device.startswith("cuda"):
+            with times.phase("cuda_init"):  # the context, so that it is not counted as loading weights
+                import torch
+
+                torch.cuda.init()
+                install_compile_timer()
+        self.runner = ModelRunner(self.model_config, config, weights, max_model_len, times)
         self.blocks = BlockManager(self.runner.num_blocks, config.block_size, config.max_num_seqs,
                                    self.runner.max_blocks_per_seq)  # fmt: skip
         self.runner.block_tables = self.blocks.tables
-        self.scheduler = Scheduler(config, self.blocks)
         # A sequence never outgrows the model or the whole cache (it could never be scheduled again).
         self.max_model_len = max_model_len
         self.max_seq_len = min(max_model_len, self.runner.num_blocks * config.block_size)
+        self.scheduler = Scheduler(config, self.blocks, self.max_seq_len)
         self._rng = random.Random(config.seed)
         self._pending = None  # the launched step whose tokens are not read yet (asynchronous scheduling)
         self.stats = EngineStats()
@@ -154,18 +158,19 @@ class LLMEngine:
         self.counters[f"{launched.kind}_seconds"] += elapsed
         self.stats.busy_seconds += elapsed
 
-    def _launch(self, seqs: list[Sequence], is_prefill: bool):
+    def _launch(self, seqs: list[Sequence], is_prefill: bool, steps: int):
         if is_prefill:
             self.counters["prefill_tokens"] += sum(s.num_tokens - s.num_computed_tokens for s in seqs)
-            pending, steps = self.runner.launch_prefill(seqs), 1
+            pending = self.runner.launch_prefill(seqs)
         else:
-            steps = self._round_length(seqs)
             self.counters["decode_tokens"] += steps * len(seqs)
             self.stats.generated_tokens += steps * len(seqs)  # counted at launch: the progress line's tok/s
             self.counters["decode_rounds"] += 1
             pending = self.runner.launch_decode(seqs, steps)
         for seq in seqs:
             seq.num_pending += steps
+        if f"first_{pending.kind}" not in self.times.phases:  # timed until its tokens are read back
+            pending.first_launch = (time.perf_counter(), triton_compile_seconds())
         self.counters[f"{pending.kind}_steps"] += steps
         self.stats.calls += steps
         self.stats.batch_rows += len(seqs) * steps
@@ -173,53 +178,57 @@ class LLMEngine:
         return pending
 
     def _read_back(self, pending) -> None:
-        """Append a launched step's tokens and finish the sequences they end."""
-        rounds = pending.result()
+        """Append a launched step's tokens and finish the sequences they end. The round's [steps, n]
+        tokens are searched for EOS with numpy, so the Python work is per sequence, not per token (at
+        many rows and 8 steps a round, a loop over every token was most of the engine's own host time);
+        only sequences with stop strings look at each token's decoded text."""
+        tokens = pending.result()
+        first = getattr(pending, "first_launch", None)
+        if first is not None:
+            self.times.record(f"first_{pending.kind}", time.perf_counter() - first[0], triton_compile_seconds() - first[1])
+        steps = tokens.shape[0]
+        is_eos = np.isin(tokens, self._eos_array) if self._eos_array.size else np.zeros(tokens.shape, dtype=bool)
+        has_eos = is_eos.any(axis=0)
+        first_eos = is_eos.argmax(axis=0)
+        columns = tokens.T.tolist()
         finished_any = False
         for i, seq in enumerate(pending.seqs):
             if seq.status is not Status.RUNNING:  # finished or aborted after this step was launched
                 continue
-            for tokens in rounds:
-                seq.num_pending -= 1
-                seq.num_computed_tokens = len(seq.token_ids)
-                self.blocks.register_computed(seq)
-                seq.token_ids.append(tokens[i])
-                reason = self._finish_reason(seq, tokens[i])
-                if reason is not None:  # later tokens, of this step and any launched since, are dropped
-                    seq.num_pending = 0
-                    seq.finish_reason = reason
-                    self.scheduler.finish(seq)
-                    finished_any = True
-                    self._seq_done(seq)
-                    break
+            params = seq.params
+            before = len(seq.token_ids)
+            # Sequence.reaches_length_limit, solved for the number of tokens: the one that reaches it is the last
+            take = min(seq.max_len, seq.num_prompt_tokens + params.max_tokens) - before
+            take, reason = (take, "length") if take <= steps else (steps, None)
+            if has_eos[i] and not params.ignore_eos and first_eos[i] < take:  # EOS first, as one token may do both
+                take, reason = int(first_eos[i]) + 1, "stop"
+            column = columns[i][:take]
+            if params.stop:
+                take, reason, column = self._cut_at_stop_token(seq, column, take, reason)
+            seq.token_ids.extend(column)
+            seq.num_computed_tokens = len(seq.token_ids) - 1  # the newest token's K/V is the next step's
+            self.blocks.register_computed(seq)
+            if reason is None:
+                seq.num_pending -= take
+                continue
+            # later tokens, of this step and any launched since, are dropped
+            seq.num_pending = 0
+            seq.finish_reason = reason
+            self.scheduler.finish(seq)
+            finished_any = True
+            self._seq_done(seq)
         if finished_any:
             self.scheduler.drop_finished()
 
-    def _round_length(self, seqs: list[Sequence]) -> int:
-        """Decode steps for this round: the configured number, but no more than the longest sequence still
-        needs, never past a sequence's length limit (positions and block tables end there), and only
-        if the cache has the blocks to write that far ahead (else one step, as the scheduler planned)."""
-        steps = min(self.config.steps_per_round,
-                    max(s.params.max_tokens - s.num_output_tokens for s in seqs),
-                    min(self.max_seq_len - s.num_tokens + 1 for s in seqs))  # fmt: skip
-        if steps <= 1:
-            return 1
-        needed = sum(self.blocks.blocks_to_reach(s, s.num_tokens + steps - 2) for s in seqs)
-        if needed > self.blocks.num_free:
-            return 1
-        for seq in seqs:
-            self.blocks.reserve(seq, seq.num_tokens + steps - 2)
-        return steps
-
-    def _finish_reason(self, seq: Sequence, token: int) -> str | None:
-        params = seq.params
-        if token in self.eos_ids and not params.ignore_eos:
-            return "stop"
-        if params.stop and tail_has_stop(self.tokenizer, seq.output_ids, params.stop):
-            return "stop"
-        if seq.reaches_length_limit(len(seq.token_ids)):  # the tokens read back so far
-            return "length"
-        return None
+    def _cut_at_stop_token(self, seq: Sequence, column: list[int], take: int, reason: str | None):
+        """The first of the round's tokens that completes a stop string ends the sequence there. Each check
+        decodes a window of the newest tokens only (tail_has_stop), never the whole output."""
+        window = max(len(s) for s in seq.params.stop) + 8
+        tail = seq.token_ids[max(seq.num_prompt_tokens, len(seq.token_ids) - window):]
+        for k in range(take):
+            if tail_has_stop(self.tokenizer, tail + column[: k + 1], seq.params.stop):
+                return k + 1, "stop", column[: k + 1]
+        return take, reason, column
 
     def _seq_done(self, seq: Sequence) -> None:
         request = seq.request
@@ -270,12 +279,17 @@ class LLMEngine:
             # EngineStats.mean_batch (sequences / steps) means little for continuous batching; this does
             "mean_decode_batch": round(self.counters["decode_tokens"] / steps, 2) if steps else 0.0,
             "preemptions": self.scheduler.num_preemptions,
+            "preempted_tokens": self.scheduler.preempted_tokens,
+            "preemption_waits": self.scheduler.preemption_waits,
             "kv_blocks": self.runner.num_blocks,
             "block_size": self.config.block_size,
             "prefix_queried_blocks": prefix.queried_blocks,
             "prefix_hit_blocks": prefix.hit_blocks,
             "prefix_hit_tokens": prefix.hit_tokens,
             "cuda_graphs": len(self.runner.graphs),
+            "graph_capture_seconds": round(self.runner.capture_seconds, 3),
+            "max_num_seqs": self.config.max_num_seqs,
+            **{f"startup_{k}": v for k, v in self.times.as_dict().items()},
         }
 
 

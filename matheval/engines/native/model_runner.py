@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,23 @@ def _default_dtype(dtype):
         torch.set_default_dtype(previous)
 
 
+_INITIALISERS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                 "xavier_normal_", "kaiming_uniform_", "kaiming_normal_")
+
+
+@contextlib.contextmanager
+def _no_initialisation():
+    """torch.nn.init's functions leave tensors as they are (as transformers' no_init_weights does)."""
+    saved = {name: getattr(torch.nn.init, name) for name in _INITIALISERS}
+    for name in _INITIALISERS:
+        setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+
+
 def safetensors_tensors(folder: Path):
     """(name, tensor) for every tensor of a checkpoint folder, sharded or not."""
     from safetensors import safe_open
@@ -47,8 +65,10 @@ def safetensors_tensors(folder: Path):
 
 
 class ModelRunner:
-    def __init__(self, model_config: ModelConfig, config: EngineConfig, weights_folder: Path | None, max_model_len: int):
+    def __init__(self, model_config: ModelConfig, config: EngineConfig, weights_folder: Path | None, max_model_len: int,
+                 times=None):
         self.config = config
+        phase = times.phase if times is not None else lambda name: contextlib.nullcontext()
         self.model_config = model_config
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and self.device.index is None:
@@ -70,30 +90,39 @@ class ModelRunner:
             self.attention.multiprocessors = torch.cuda.get_device_properties(self.device).multi_processor_count
         self.attention.fused = fused
         self.attention.deterministic = config.deterministic
-        with torch.device("meta"), _default_dtype(self.dtype):  # no memory, no initialisation yet
+        # Built on the device with torch's initialisers switched off (the weights come next). Not on the
+        # meta device: its first use imports torch's meta registrations, 1.5-4 s of a start (CPU profile).
+        with torch.device(self.device), _default_dtype(self.dtype), _no_initialisation():
             self.model = CausalLM(model_config, self.attention, max_positions=max_model_len, fused=fused)
         if config.deterministic:
             self.model.use_invariant_products(invariant.linear_for(triton), fused_qk_norms=fused)
-        self.model.to_empty(device=self.device).eval().requires_grad_(False)
-        self.model.tie_weights()
-        self.model.rotary.fill(self.device)
-        if weights_folder is None:
-            init_dummy(self.model, config.seed)
-        else:
-            load_weights(self.model, safetensors_tensors(weights_folder))
+        with phase("weights"):
+            self.model.to_empty(device=self.device).eval().requires_grad_(False)
+            self.model.tie_weights()
+            self.model.rotary.fill(self.device)
+            if weights_folder is None:
+                init_dummy(self.model, config.seed)
+            else:
+                load_weights(self.model, safetensors_tensors(weights_folder))
         self.sampler = Sampler(fused=fused)
         self.block_tables: np.ndarray | None = None  # the block manager's per-sequence rows
         self.last_tokens = torch.zeros(config.max_num_seqs, dtype=torch.int64, device=self.device)
 
-        self.num_blocks = self._plan_kv_blocks()
-        mc = model_config
-        self.cache = KVCache(mc.num_layers, self.num_blocks, self.block_size, mc.num_kv_heads, mc.head_dim, self.dtype, self.device)
+        with phase("kv_plan"):  # on a GPU: the trial prefill, which also compiles the prefill kernels
+            self.num_blocks = self._plan_kv_blocks()
+            mc = model_config
+            self.cache = KVCache(mc.num_layers, self.num_blocks, self.block_size, mc.num_kv_heads, mc.head_dim,
+                                 self.dtype, self.device)  # fmt: skip
         self.attention.cache = self.cache
         self.graphs: dict[int, tuple] = {}
+        self.graph_sizes: list[int] = []  # the decode batch buckets; a bucket's graph is captured on first use
+        self.capture_seconds = 0.0
         if self.on_gpu and not config.enforce_eager and isinstance(self.attention, TritonAttention):
-            self._capture_graphs()  # (the torch path reads lengths on the host: no graphs)
+            with phase("graphs"):  # (the torch path reads lengths on the host: no graphs)
+                self._capture_graphs(lazy=config.lazy_graphs)
         if self.sampler.fused and self.dtype != torch.float32:
-            self._warm_sampler()
+            with phase("sampler"):
+                self._warm_sampler()
 
     def _warm_sampler(self) -> None:
         """Compile the sampling kernels now, not inside the first sampled request (about a second per
@@ -235,14 +264,14 @@ class ModelRunner:
         """`steps` decode steps back to back; each step's sampled tokens are the next step's inputs on the
         device. The result holds one token list per step."""
         n = len(seqs)
-        size = next((b for b in self.graphs if b >= n), n)
-        if self.config.deterministic and self.on_gpu and size not in self.graphs:
+        size = next((b for b in self.graph_sizes if b >= n), n)
+        graph = self.graphs.get(size) or (self._capture_bucket(size) if size in self.graph_sizes else None)
+        if graph is None and self.config.deterministic and self.on_gpu:
             size = -(-n // 8) * 8  # eager: padding rows keep each step's int64 rows 16-byte aligned, as in graphs
         packed, tables = self._decode_arrays(seqs, size, steps)
         inputs = self._to_device(packed)
         rows = inputs[0, 0, :n].clone()  # the table rows, kept for _finish_launch before ids replace them
         inputs[:, 0, :n] = self.last_tokens[rows]
-        graph = self.graphs.get(size)
         if graph is not None:
             replay, out = graph
             self.graph_tables[:size, : tables.shape[1]].copy_(self._to_device(tables))
@@ -278,31 +307,44 @@ class ModelRunner:
         done.record()
         return PendingTokens(host, done, seqs, kind)
 
-    def _capture_graphs(self, capture=None) -> None:
+    def _capture_graphs(self, capture=None, lazy: bool = False) -> None:
         """One graph per batch-size bucket, reading static input buffers; a batch runs in the smallest
         bucket that holds it, padded. `capture(run) -> (replay, out)` records `run` (default: a CUDA
-        graph, larger buckets first so that they share one memory pool)."""
+        graph; all graphs share one memory pool). `lazy`: each bucket is captured when a batch first
+        needs it (a short run captures a few instead of all; a capture costs ~0.1 s), else all now,
+        larger buckets first."""
         max_bs = self.config.max_num_seqs
-        sizes = sorted({b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, max_bs, 16)) | {max_bs})
-        bs, scratch = self.block_size, self.cache.scratch_block
+        small = {b for b in (1, 2, 4, 8) if b < max_bs} | set(range(16, min(max_bs, 256), 16))
+        self.graph_sizes = sorted(small | set(range(256, max_bs, 64)) | {max_bs})
+        scratch = self.cache.scratch_block
         # rows of a multiple of 8 entries: each input row 16-byte aligned whatever max_num_seqs (the kernels
         # compile one variant per alignment; the deterministic mode wants decode and prefill in one)
         self.graph_inputs = torch.zeros(4, -(-max_bs // 8) * 8, dtype=torch.int64, device=self.device)
+        self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
+        self._capture = capture or _CudaGraphCapture()
+        if not lazy:
+            for size in reversed(self.graph_sizes):
+                self._capture_bucket(size)
+
+    def _capture_bucket(self, size: int) -> tuple:
+        """Record the decode step of one bucket. Its warm-up run executes for real, so the buffers are
+        first set to padding rows (scratch slot, scratch blocks): it writes nothing a sequence reads."""
+        started = time.perf_counter()
+        bs, scratch = self.block_size, self.cache.scratch_block
+        self.graph_inputs[:2].zero_()
         self.graph_inputs[2].fill_(scratch * bs)
         self.graph_inputs[3].fill_(1)
-        self.graph_tables = torch.full((max_bs, self.max_blocks_per_seq), scratch, dtype=torch.int32, device=self.device)
-        capture = capture or _CudaGraphCapture()
-        graphs = {}
+        self.graph_tables[:size].fill_(scratch)
+        inputs = self.graph_inputs[:, :size]
+        meta = AttentionMetadata(
+            is_prefill=False, slot_mapping=inputs[2], context_lens=inputs[3], block_tables=self.graph_tables[:size]
+        )
         with torch.inference_mode():
-            for size in reversed(sizes):
-                inputs = self.graph_inputs[:, :size]
-                meta = AttentionMetadata(
-                    is_prefill=False, slot_mapping=inputs[2], context_lens=inputs[3], block_tables=self.graph_tables[:size]
-                )
-                graphs[size] = capture(lambda inputs=inputs, meta=meta: self.model(inputs[0], inputs[1], meta))
+            self.graphs[size] = self._capture(lambda: self.model(inputs[0], inputs[1], meta))
         if self.on_gpu:
             torch.cuda.synchronize()
-        self.graphs = dict(sorted(graphs.items()))
+        self.capture_seconds += time.perf_counter() - started
+        return self.graphs[size]
 
 
 class PendingTokens:
@@ -312,11 +354,11 @@ class PendingTokens:
         self.host, self.done = host, done
         self.seqs, self.kind = seqs, kind
 
-    def result(self) -> list[list[int]]:
-        """[steps][sequences] token ids, once the step has run (waits without holding the GIL)."""
+    def result(self) -> np.ndarray:
+        """[steps, sequences] int64 token ids, once the step has run (waits without holding the GIL)."""
         if self.done is not None:
             self.done.synchronize()
-        return self.host.tolist()
+        return self.host.numpy()
 
 
 class _CudaGraphCapture:

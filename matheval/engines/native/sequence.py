@@ -115,3 +115,4 @@ class Request:
         self.seqs: list[Sequence] = []
         self.unfinished = 0
         self.aborted = False
+        self.admitted = False  # a sample has been admitted: its prompt is (very likely) in the prefix cache
