@@ -58,7 +58,7 @@ stage1)
     if [ "$S1_SCALE" = tiny ]; then
         CFG1=benchmarks/configs/tiny-qwen2.json; CFG2=benchmarks/configs/tiny-qwen2.json; EXTRA="--device cpu"; T1=120; T2=200
     else
-        CFG1=benchmarks/configs/qwen2.5-1.5b.json; CFG2=benchmarks/configs/qwen2.5-1.5b-128k.json; EXTRA=""; T1=110; T2=250
+        CFG1=benchmarks/configs/qwen2.5-1.5b.json; CFG2=benchmarks/configs/qwen2.5-1.5b-128k.json; EXTRA=""; T1=100; T2=220
     fi
     echo "[stage1] throughput on the 1.5B shape (target 4)" | tee -a "$LOG"
     timeout -k 5 "$T1" python3 -m matheval bench --scale "$S1_SCALE" $EXTRA --dummy_config "$CFG1" --tokenizer "$TOKENIZER" \
