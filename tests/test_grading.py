@@ -378,3 +378,7 @@ def test_vote_groups_equal_answers_and_breaks_ties_by_first_seen():
     assert vote(["8", "7", "7.0", "8"]) == "8"  # 2-2 tie: 8 was seen first
     assert vote([None, None]) is None
     assert group_answers(["2", None, "2.0", "x"]) == [[0, 2], [3]]
+    # an empty or unclosed box among the candidates (a sampled chain cut inside its answer) is an answer
+    # of its own, never a crash: it crashed majority vote on GSM8K on the H200, 2026-12-02
+    assert group_answers(["\\boxed{", "z", "\\boxed{}", "z", "\\boxed"]) == [[0], [1, 3], [2], [4]]
+    assert vote(["\\boxed{", "z", "z"]) == "z"

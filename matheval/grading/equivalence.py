@@ -78,7 +78,8 @@ def _check_timeout(timeout: float) -> None:
 
 
 def _equal(gold: str, prediction: str, timeout: float) -> bool:
-    gold = normalize(explicit_answer(gold) if "\\boxed" in gold else clean_answer(gold))
+    boxed = explicit_answer(gold) if "\\boxed" in gold else None  # None too for an empty or unclosed box
+    gold = normalize(boxed if boxed is not None else clean_answer(gold))
     prediction = normalize(clean_answer(prediction))
     boxes = box_contents(prediction) if prediction.startswith("\\boxed") else []
     if len(boxes) > 1:  # "\boxed{2}, \boxed{5}" as extracted: one answer in parts, or the last box
