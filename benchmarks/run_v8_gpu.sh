@@ -105,9 +105,12 @@ run)
     started=$(date +%s)
     say() { echo "[v8 $(( $(date +%s) - started ))s] $*" | tee -a "$LOG"; }
     left() { echo $(( BUDGET - ($(date +%s) - started) )); }
+    # V8_STEPS="majority-vote-300 majority-vote-full ...": only the steps named (shell patterns); default all
+    wanted() { [ -z "${V8_STEPS:-}" ] && return 0; local p; for p in $V8_STEPS; do case "$1" in $p) return 0;; esac; done; return 1; }
     # run_step NAME LIMIT COMMAND...: runs it if LIMIT seconds are left, under that time limit
     run_step() {
         local name="$1" limit="$2"; shift 2
+        if ! wanted "$name"; then return 0; fi
         if [ "$(left)" -lt "$limit" ]; then say "skip $name: $(left) s left, it may take $limit"; return 0; fi
         say "start $name (limit ${limit}s): $*"
         local t0=$(date +%s%N)
@@ -184,7 +187,9 @@ EOF
     run_step "dp-1" "$L_GSM" $PYTHON -m matheval eval $DP_ARGS --data_parallel 1 --results_dir "$WORK/dp-1" $DP_NEW
     run_step "dp-2-shared" "$L_GSM" env $DP_ENV $PYTHON -m matheval eval $DP_ARGS --data_parallel 2 \
         --engine_args kv_cache_fraction=0.4 --results_dir "$WORK/dp-2" $DP_NEW
-    if [ "$(left)" -ge "$L_GSM" ]; then
+    if ! wanted dp-2-kill; then
+        :
+    elif [ "$(left)" -ge "$L_GSM" ]; then
         say "start dp-2-kill: two replicas, one SIGKILLed once a quarter of the problems are journaled"
         t0=$(date +%s%N)
         env $DP_ENV timeout -k 5 "$L_GSM" $PYTHON -m matheval eval $DP_ARGS --data_parallel 2 \

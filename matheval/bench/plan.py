@@ -48,7 +48,7 @@ COMPILE_BATCH = {"full": 128, "tiny": 4}
 # prompts), plus about 0.33 us per (row x context token) as contexts grow (from `throughput`'s 858 tok/s).
 STEP_MS = {1: 42.0, 16: 43.0, 32: 49.0, 64: 55.0, 128: 58.0, 256: 73.0}
 CONTEXT_MS = 0.00033
-RATE = {"native": 20000.0, "native-k1": 16000.0, "native-sync": 17000.0, "native-eager": 6000.0, "tf-continuous": 1900.0, "tf-compile": 8000.0,
+RATE = {"native": 20000.0, "native-lazy": 20000.0, "native-k1": 16000.0, "native-sync": 17000.0, "native-eager": 6000.0, "tf-continuous": 1900.0, "tf-compile": 8000.0,
         "native-det": 16000.0, "native-det-eager": 5000.0}
 SETUP_S = {"native": 30.0, "transformers": 10.0}
 SEQUENCES_PER_PROBLEM = {"standard": 1, "majority_vote": 8, "debate": 9, "self_refine": 7}  # rough, for estimates
