@@ -140,7 +140,7 @@ run)
     else
         COUNT10=10; MV_SMALL=300; MV_FULL=""; GSM_FULL=""; NEW=""
         REASON="--scale full --dummy_config benchmarks/configs/qwen2.5-1.5b-128k.json"; RPROMPTS="${V8_REASONING_PROMPTS:-2}"
-        L_START=60; L_MV=240; L_GSM=120; L_REASON=240
+        L_START=60; L_MV="${V8_L_MV:-240}"; L_GSM=120; L_REASON=240
     fi
     count_flag() { [ -n "$1" ] && echo "--count $1"; }
 
