@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import shutil
 import sys
 import time
@@ -278,6 +279,10 @@ def execute(p: Prepared, session: Session) -> Outcome:
                     if session.plan.crowded:
                         print(f"matheval: note: {session.plan.describe()}", file=sys.stderr)
                 write_manifest(p, session, "running")
+                age = process_age()
+                if age is not None:  # the share of a short run's wall time that is not generation
+                    log.write(f"process start-up: {age:.1f}s from the command's start to the first problem "
+                              "(interpreter, imports, data, checks, model load)")
                 spec.tools = tools
                 if config.detailed and hasattr(engine, "enable_streaming"):
                     engine.enable_streaming()  # tokens printed as they come, where the backend can
@@ -401,6 +406,16 @@ def write_manifest(p: Prepared, session: Session | None, status: str, invocation
     if invocation is not None:
         changes["invocations"] = list(entry.get("invocations") or []) + [invocation]
     manifest.update_entry(p.paths.folder, p.paths.stem, changes)
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux: /proc/self/stat), None where that cannot be read."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time after boot, in ticks
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def plain_protocol(params: AgentParams) -> bool:

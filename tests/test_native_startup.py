@@ -85,3 +85,5 @@ def test_the_run_log_shows_the_start_up(tmp_path, data_dir):
     assert len(lines) == 2, log
     assert "weights" in lines[0] and "first_prefill" not in lines[0]
     assert "first_prefill" in lines[1] and "first_decode" in lines[1]
+    [whole] = [line for line in log.splitlines() if "process start-up:" in line]  # what the engine's phases leave out
+    assert float(whole.split("process start-up: ")[1].split("s ")[0]) > 0
