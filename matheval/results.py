@@ -304,6 +304,8 @@ class RunLog:
         self._handle = open(path, "a", encoding="utf-8", errors="backslashreplace")
 
     def write(self, message: str) -> None:
+        if self._handle.closed:  # a late line (an engine thread after the run ended) has no run to go to
+            return
         self._handle.write(f"{_now()} {message}\n")
         self._handle.flush()
 

@@ -28,6 +28,7 @@ class ReplicatedEngine:
         self.replicas = replicas
         self.log = log or (lambda line: print(f"matheval: {line}", file=sys.stderr, flush=True))
         self._open = {replica.index: 0 for replica in replicas}
+        self._closing = False
         self._ids = itertools.count()
         now = time.perf_counter()
         for replica in replicas:
@@ -35,6 +36,8 @@ class ReplicatedEngine:
             replica.started = now
 
     def _report_loss(self, replica: ReplicaHandle, reason: str) -> None:
+        if self._closing:  # a replica that exits while the engine shuts down was not lost
+            return
         left = sum(1 for r in self.replicas if r.alive)
         self.log(f"replica {replica.index} ({replica.label}) died ({reason}); its {self._open[replica.index]} "
                  f"problems in flight run again on the {left} replica(s) left")
@@ -90,6 +93,7 @@ class ReplicatedEngine:
         return [replica.summary() for replica in self.replicas]
 
     def close(self) -> None:
+        self._closing = True
         for replica in self.replicas:
             if replica.alive and replica.stopped is None:
                 replica.stopped = time.perf_counter()
