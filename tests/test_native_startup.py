@@ -11,7 +11,7 @@ import pytest
 from matheval.engines.base import EngineOptions, Sampling
 from matheval.engines.chat import encode_prompt
 from matheval.engines.native import NativeEngine
-from matheval.engines.native import startup
+from matheval.engines import tokenizer_cache as startup  # the tokenizer-class record (every backend loads through it)
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "benchmarks" / "configs" / "tiny-qwen2.json"

@@ -35,10 +35,14 @@ def first_line(exc: BaseException) -> str:
 
 def load_tokenizer(path: str):
     """Left-padding tokenizer with a pad token (decoder-only batches are padded on the left)."""
+    from pathlib import Path
+
     from transformers import AutoTokenizer
 
+    from .tokenizer_cache import load_tokenizer as load_folder_tokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = (load_folder_tokenizer(Path(path)) if Path(path).is_dir() else None) or AutoTokenizer.from_pretrained(path)
     except OSError as exc:
         raise UserError(f"could not load the tokenizer of {path!r} ({first_line(exc)}): check the model id, "
                         "your network or HF_TOKEN, or pass a local checkpoint folder") from exc

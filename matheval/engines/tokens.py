@@ -27,11 +27,14 @@ def load_tokenizer(path: str):
     from pathlib import Path
 
     from ..network import use_hub
+    from .tokenizer_cache import load_tokenizer as load_folder_tokenizer
 
     try:
+        if Path(path).is_dir():  # a model folder: the class AutoTokenizer chose last time, without its detour
+            return load_folder_tokenizer(Path(path))
         from transformers import AutoTokenizer
 
         # a hub name with the hub out of reach: the local cache only (no minute of retries)
-        return AutoTokenizer.from_pretrained(path, local_files_only=not Path(path).is_dir() and not use_hub())
+        return AutoTokenizer.from_pretrained(path, local_files_only=not use_hub())
     except Exception:  # noqa: BLE001 - no tokenizer means: the run goes without what needs one
         return None

@@ -25,7 +25,8 @@ from .model_runner import ModelRunner
 from .sampler import sample_keys
 from .scheduler import Scheduler
 from .sequence import NativeCompletion, Request, SeqParams, Sequence, Status
-from .startup import StartupTimes, install_compile_timer, load_tokenizer, triton_compile_seconds
+from ..tokenizer_cache import load_tokenizer
+from .startup import StartupTimes, install_compile_timer, triton_compile_seconds
 
 
 def locate(model_path: str, load_format: str) -> tuple[Path | None, Path]:
