@@ -4,6 +4,8 @@ frontier, the flips baseline, one configuration without empty plots, and the set
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import time
@@ -145,9 +147,10 @@ def test_compare_shows_the_settings_that_differ_and_exports_them(synthetic_resul
     assert sorted(r["settings"]["max_new_tokens"] for r in rows) == [48, 64]
     assert all(r["settings"]["temperature"] == 0.0 and r["settings"]["inference_backend"] == "transformers" for r in rows)
     assert main(["compare", str(root), "--csv"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    header = lines[0].split(",")
-    assert "accuracy" in header and "setting.max_new_tokens" in header and len(lines) == 3
+    table = list(csv.reader(io.StringIO(capsys.readouterr().out)))  # prompt settings hold quoted newlines
+    header = table[0]
+    assert "accuracy" in header and "setting.max_new_tokens" in header and len(table) == 3
+    assert table[1][header.index("setting.user_prompt")].endswith("within \\boxed{}.")
     if CHROMIUM is None:
         return
     page = render(load_configs([root]))
