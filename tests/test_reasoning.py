@@ -350,3 +350,30 @@ def test_few_problems_warn_and_say_which_n():
     assert few_problems_warning("aime25", 30, 64, 0.6) is None
     assert few_problems_warning("aime25", 30, 1, 0.0) is None  # greedy: no sampling noise
     assert few_problems_warning("gsm8k", 1319, 1, 0.7) is None
+
+
+def test_a_session_takes_the_presets_template_switch_and_refuses_another_once_loaded(tmp_path, smollm2_path, data_dir):
+    """A model whose template has Qwen3's enable_thinking switch: the first evaluation on a fresh session sets
+    it (thinking off), the prompt ends in the closed empty reasoning block, and a thinking-on preset on the
+    loaded session is refused in one line instead of running with the wrong switch."""
+    import matheval
+
+    folder = tmp_path / "qwen3-like"
+    folder.mkdir()
+    for each in Path(smollm2_path).iterdir():
+        if each.name != "chat_template.jinja":
+            (folder / each.name).symlink_to(each)
+    (folder / "chat_template.jinja").write_text(QWEN3_LIKE)
+    with matheval.load(str(folder)) as session:
+        outcome = matheval.evaluate(dataset="aime25", data_dir=str(data_dir), engine=session, count=1,
+                                    preset="qwen3-non-thinking", max_new_tokens=4, results_dir=str(tmp_path / "r"),
+                                    progress=False)
+        assert session.options.chat_template_kwargs == {"enable_thinking": False}
+        backend = session.engine().backend  # what the run's engine renders for a prompt of this preset
+        messages = build_messages(load_problems("aime25", data_dir)[0], "standard", preset=PRESETS["qwen3-non-thinking"])
+        [row] = backend.rows_of([Request(messages, Sampling())])
+        prompt = backend.tokenizer.decode(row.prompt_ids)
+        assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n") and outcome.summary.count == 1
+        with pytest.raises(UserError, match="load a session for this preset"):
+            matheval.evaluate(dataset="aime25", data_dir=str(data_dir), engine=session, count=1,
+                              preset="qwen3-thinking", max_new_tokens=4, results_dir=str(tmp_path / "r"))
