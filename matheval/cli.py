@@ -55,16 +55,8 @@ def positive_int(text: str) -> int:
     return value
 
 
-def parse_data_parallel(text: str) -> int | str:
-    if text == "auto":
-        return "auto"
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
-
-
-def parse_batch_size(text: str) -> int | str:
+def positive_int_or_auto(text: str) -> int | str:
+    """--batch_size and --data_parallel: a positive integer, or auto (the backend or the GPUs decide)."""
     if text == "auto":
         return "auto"
     try:
@@ -107,7 +99,7 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default="standard", help=f"prompt mode: {', '.join(MODES)}")
     parser.add_argument("--detailed", type=parse_bool, default=False,
                         help="true: stream each response to the terminal (one problem at a time)")
-    parser.add_argument("--batch_size", type=parse_batch_size, default=None,
+    parser.add_argument("--batch_size", type=positive_int_or_auto, default=None,
                         help="sequences per static batch, or 'auto' (default 1: the seed's single-sample path; "
                              "backends that schedule their own batches do not use it)")
     parser.add_argument("--inference_backend", default="transformers", help=f"one of {', '.join(BACKENDS)}")
@@ -131,7 +123,7 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.add_argument("--config", default=None, metavar="RUN.yaml",
                         help="a YAML file of these flags (name: value); flags on the command line win")
-    parser.add_argument("--data_parallel", type=parse_data_parallel, default=None,
+    parser.add_argument("--data_parallel", type=positive_int_or_auto, default=None,
                         help="N engine replicas, each in its own process on its own GPU(s) (or a share of the CPU "
                              "cores); auto: one per visible GPU (docs/scaling.md)")
     parser.add_argument("--ray_address", default=None,
