@@ -87,11 +87,10 @@ def evaluate_datasets(datasets: list[str] | str, model: str | None = None, *, en
 
 
 def with_session(settings: dict, session: Session | None) -> dict:
-    """The keywords with the session's model, backend and engine settings filled in (or their defaults)."""
+    """The keywords with the session's model, backend and engine settings filled in (without a session,
+    eval_config fills in the defaults)."""
     settings = dict(settings)
     if session is None:
-        settings["model"] = settings.get("model") or DEFAULT_MODEL
-        settings["backend"] = settings.get("backend") or "transformers"
         return settings
     if settings.get("backend") not in (None, session.backend):
         raise UserError(f"engine= runs the {session.backend} backend, not {settings['backend']}: load another session")
